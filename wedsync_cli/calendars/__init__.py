@@ -1,0 +1,1 @@
+"""Calendar sync: one engine (``engine.py``), backends behind ``CalendarBackend`` (``backend.py``)."""

@@ -1,0 +1,204 @@
+"""`wedsync auth login|set|status|logout`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Sign in to providers and manage the credentials kept in the OS keyring.",
+                  no_args_is_help=True)
+
+
+def _known_providers(rt) -> list[str]:
+    from wedsync_cli.secrets import SHAPES
+
+    names = list(SHAPES)
+    try:
+        cfg = rt.config
+    except Exception:  # noqa: BLE001 - status must still list what it can
+        return names
+    names += [f"webhook:{n}" for n in cfg.webhooks]
+    for src in list(cfg.inbound.get("sources", [])) if isinstance(cfg.inbound, dict) else []:
+        names.append(f"inbound:{src}")
+    return list(dict.fromkeys(names))
+
+
+@app.command("login")
+def login(
+    ctx: typer.Context,
+    provider: Annotated[str, typer.Argument(help="google, outlook, honeybook, tave, resend, sendgrid, caldav, smtp, webhook:<name> ...")],
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the sign-in URL instead of opening a browser (SSH).")] = False,
+    client_secret: Annotated[str | None, typer.Option("--client-secret", help="Google: your OAuth client_secret.json.")] = None,
+    username: Annotated[str | None, typer.Option("--username", help="caldav/smtp: the user name (else prompted).")] = None,
+):
+    """Interactive sign-in: Google (browser), Outlook (device code), others (hidden prompt).
+
+    Example: wedsync auth login tave
+    """
+    from wedsync_cli import registry
+    from wedsync_cli.cli.output import info
+    from wedsync_cli.errors import ConfigError, UsageError
+    from wedsync_cli.secrets import shape_for
+
+    rt = ctx.obj
+    required, _ = shape_for(provider)
+    if provider in registry.REGISTRY["login"]:
+        flow = registry.load("login", provider)
+        flow(rt, no_browser=no_browser, client_secret=client_secret)
+        info(f"Signed in to {provider}; the token is in the keyring ({rt.credentials.backend_name()}).", rt.quiet)
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"`auth login {provider}` needs a terminal to prompt on",
+                         fix=f"use `wedsync auth set {provider} --from-file FILE` in scripts")
+    rt.credentials.backend_name()  # fail early (exit 78) before asking anything when there is no keyring
+    value: dict[str, str] = {}
+    for fld in required:
+        if fld == "username" and username:
+            value[fld] = username
+            continue
+        secret = fld in ("password", "api_key", "secret", "auth_token", "webhook_url")
+        value[fld] = typer.prompt(f"{provider} {fld.replace('_', ' ')}", hide_input=secret).strip()
+        if not value[fld]:
+            raise ConfigError(f"No {fld} was entered; nothing was stored", fix=f"run `wedsync auth login {provider}` again")
+    rt.credentials.set(provider, value)
+    info(f"Stored the {provider} credential in the keyring ({rt.credentials.backend_name()}).", rt.quiet)
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    provider: Annotated[str, typer.Argument(help="Provider name (see `auth login --help`).")],
+    from_file: Annotated[str | None, typer.Option("--from-file", help="JSON file with the credential, or - for stdin.")] = None,
+):
+    """Store a credential non-interactively from a JSON object.
+
+    Example: echo '{"api_key": "re_..."}' | wedsync auth set resend --from-file -
+    """
+    from pathlib import Path
+
+    from wedsync_cli.cli.output import info
+    from wedsync_cli.errors import ConfigError, UsageError
+    from wedsync_cli.secrets import shape_for
+
+    rt = ctx.obj
+    shape_for(provider)  # unknown provider: refused before reading anything
+    if from_file in (None, "-"):
+        if from_file is None and sys.stdin.isatty():
+            raise UsageError("No credential given", fix=f"pass --from-file FILE, or pipe JSON into `wedsync auth set {provider} --from-file -`")
+        text = sys.stdin.read()
+        where = "standard input"
+    else:
+        try:
+            text = Path(from_file).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"Credential file {from_file} does not exist", fix="check the path") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"Credential file {from_file} cannot be read ({exc})", fix="check the file") from None
+        where = from_file
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise ConfigError(f"The credential from {where} is not valid JSON; nothing was stored",
+                          fix=f"pass a JSON object, e.g. {_example(provider)}") from None
+    rt.credentials.set(provider, value)
+    info(f"Stored the {provider} credential in the keyring ({rt.credentials.backend_name()}).", rt.quiet)
+
+
+def _example(provider: str) -> str:
+    from wedsync_cli.secrets import shape_for
+
+    required, _ = shape_for(provider)
+    return json.dumps({f: "..." for f in required})
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    check: Annotated[bool, typer.Option("--check", help="Make one cheap authenticated call per stored credential.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+):
+    """Each provider: credential present, where stored, expiry (and with --check, whether it works)."""
+    from datetime import UTC, datetime
+
+    from wedsync_cli import registry
+    from wedsync_cli.cli.output import console, emit_json, table
+    from wedsync_cli.errors import EX_PARTIAL, NoKeyring, WedsyncError
+
+    rt = ctx.obj
+    backend = rt.credentials.backend_name()
+    if backend == "none":
+        rt.credentials.get("probe")  # raises NoKeyring with the fix
+    rows = []
+    failed = False
+    for provider in _known_providers(rt):
+        try:
+            cred = rt.credentials.get(provider)
+        except NoKeyring:
+            raise
+        entry = {"provider": provider, "present": cred is not None, "stored_in": backend if cred else None,
+                 "expires_at": None, "expired": None, "check": None}
+        if cred and cred.get("expires_at"):
+            exp = datetime.fromtimestamp(float(cred["expires_at"]), UTC)
+            entry["expires_at"] = exp.isoformat(timespec="seconds")
+            entry["expired"] = exp <= rt.clock.now()
+        if check and cred is not None:
+            if provider in registry.REGISTRY["check"]:
+                try:
+                    detail = registry.load("check", provider)(rt, provider)
+                    entry["check"] = {"ok": True, "detail": detail}
+                except WedsyncError as exc:
+                    failed = True
+                    entry["check"] = {"ok": False, "detail": exc.sentence(), "exit_code": exc.exit_code}
+            else:
+                entry["check"] = {"ok": None, "detail": "no check available for this provider"}
+        if cred is not None or provider in _configured(rt):
+            rows.append(entry)
+    rt.flush_calls()
+    if as_json:
+        emit_json({"backend": backend, "providers": rows})
+    else:
+        out = console()
+        out.print(f"Keyring backend: {backend}  (service {rt.paths.keyring_service})")
+        if not rows:
+            out.print("No credentials stored. Add one with `wedsync auth login PROVIDER` or `wedsync auth set PROVIDER`.")
+        else:
+            out.print(table(None, ["provider", "stored", "expires", "check"], [
+                [r["provider"], "yes" if r["present"] else "MISSING",
+                 (r["expires_at"] or "") + (" (expired, refreshes on use)" if r["expired"] else ""),
+                 "" if r["check"] is None else ("ok" if r["check"]["ok"] else ("-" if r["check"]["ok"] is None else "FAILED: " + r["check"]["detail"]))]
+                for r in rows]))
+    if failed:
+        raise typer.Exit(EX_PARTIAL)
+
+
+def _configured(rt) -> set[str]:
+    """Providers the config uses, so a missing credential shows up as MISSING."""
+    try:
+        cfg = rt.config
+    except Exception:  # noqa: BLE001
+        return set()
+    used = {c.provider for c in cfg.calendars.values() if c.provider != "local"}
+    used |= {s.provider for s in cfg.sources.values() if s.provider != "csv"}
+    used |= {p for p in cfg.email.providers if p in ("resend", "sendgrid")}
+    used |= {f"webhook:{n}" for n in cfg.webhooks}
+    return used
+
+
+@app.command("logout")
+def logout(
+    ctx: typer.Context,
+    provider: Annotated[str, typer.Argument(help="Provider whose credential to delete.")],
+):
+    """Delete the stored credential. Example: wedsync auth logout google"""
+    from wedsync_cli.cli.output import info
+    from wedsync_cli.secrets import shape_for
+
+    rt = ctx.obj
+    shape_for(provider)
+    if rt.credentials.delete(provider):
+        info(f"Deleted the {provider} credential.", rt.quiet)
+    else:
+        info(f"No {provider} credential was stored; nothing to delete.", rt.quiet)

@@ -1,0 +1,44 @@
+"""`wedsync status`: last runs per job, provider health, queues, conflicts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+):
+    """Overall health: last runs per job, provider health with p50/p95/p99, queues, conflicts."""
+    from wedsync_cli.cli.output import console, emit_json, table
+    from wedsync_cli.monitoring.status import overall_status
+
+    rt = ctx.obj
+    doc = overall_status(rt)
+    if as_json:
+        emit_json(doc)
+        return
+    out = console()
+    if not doc["jobs"]:
+        out.print("No runs yet. Start with `wedsync import csv FILE` and `wedsync sync`.")
+    else:
+        out.print(table("Last runs", ["job", "outcome", "started", "duration", "counts", "error"], [
+            [j["job"], j["outcome"], j["started_at"], _dur(j.get("duration_s")),
+             ", ".join(f"{k}={v}" for k, v in (j.get("counts") or {}).items() if not isinstance(v, dict)),
+             j.get("error") or ""] for j in doc["jobs"]]))
+    if doc["providers"]:
+        out.print(table("Providers", ["provider", "state", "last success", "error rate", "p50 ms", "p95 ms", "p99 ms"], [
+            [p["name"], p["state"], p.get("last_success"), f"{p.get('error_rate', 0):.0%}", p.get("p50_ms"),
+             p.get("p95_ms"), p.get("p99_ms")] for p in doc["providers"]]))
+    ob, wh = doc["outbox"], doc["webhooks"]
+    out.print(f"Outbox: {ob.get('pending', 0)} pending, {ob.get('dead', 0)} dead   "
+              f"Webhooks: {wh.get('pending', 0)} pending, {wh.get('failed', 0)} failed, {wh.get('dead', 0)} dead   "
+              f"Conflicts: {doc['conflicts']}")
+    for line in doc.get("problems", []):
+        out.print(f"[bold red]![/] {line}")
+
+
+def _dur(s):
+    return "" if s is None else f"{s:.1f}s"

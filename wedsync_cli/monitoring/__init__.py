@@ -1,0 +1,1 @@
+"""Measurements, provider health, status screens, alerts."""
