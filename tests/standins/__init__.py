@@ -1,0 +1,1 @@
+"""Loopback stand-ins for the providers we talk to (reusable by tests and benchmarks)."""
