@@ -44,7 +44,10 @@ NO_KEYRING_FIX = (
 # -- redaction ---------------------------------------------------------------------------------
 _known: set[str] = set()
 _known_lock = threading.Lock()
-_BEARER = re.compile(r"(?i)(bearer\s+|api[_-]?key[\"'=:\s]+|authorization[\"'=:\s]+|whsec_)[A-Za-z0-9._~+/=-]{6,}")
+_BEARER = re.compile(
+    r"(?i)(bearer\s+|basic\s+|api[_-]?key[\"'=:\s]+|authorization[\"'=:\s]+(?!bearer\s|basic\s)|whsec_)"
+    r"[A-Za-z0-9._~+/=-]{6,}"
+)
 
 
 def register_secret(value: Any) -> None:
