@@ -11,6 +11,7 @@ import hashlib
 import json
 import secrets
 from datetime import date, datetime
+from datetime import date as Date  # a field named `date` shadows the type inside WeddingData
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -85,7 +86,7 @@ def couple_name(p1: Person, p2: Person | None) -> str:
 
 
 class WeddingData(_Model):
-    date: date | None = None
+    date: Date | None = None
     venue: str | None = None
     status: WeddingStatus = "booked"
     external_id: str | None = None
