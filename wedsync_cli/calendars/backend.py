@@ -75,6 +75,9 @@ class RemoteEvent:
     uid: str | None = None          # our marker if present
     fields: EventFields | None = None  # None for a tombstone (deleted / cancelled)
     raw: dict[str, Any] = field(default_factory=dict)  # provider payload, for conflicts display
+    # When the item last changed remotely (Google `updated`, Graph `lastModifiedDateTime`, CalDAV
+    # LAST-MODIFIED, file mtime); the `newest` conflict policy compares it with our updated_at.
+    modified: datetime | None = None
 
     @property
     def deleted(self) -> bool:
@@ -95,6 +98,8 @@ class Changes:
     cursor: dict[str, Any] | None  # to save (same transaction as the applied changes)
     complete: bool                 # True when ``items`` is the whole calendar (a full listing)
     requests: int = 0
+    # remote ids that exist but could not be read (e.g. a hand-broken .ics): present, not deleted.
+    unreadable: list[str] = field(default_factory=list)
 
 
 class CursorExpired(WedsyncError):
