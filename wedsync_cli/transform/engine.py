@@ -1,0 +1,603 @@
+"""The transformation engine: the ONE place where any source's records become clients, weddings
+and events in the state.
+
+Every source (CSV, Táve, HoneyBook) hands ``ImportEngine.apply`` an iterable of ``ImportRecord``
+(or ``Rejected``). The whole batch runs in one ``store.transaction()``, so a crash or an error
+leaves the state as it was; ``dry_run`` rolls the transaction back at the end.
+
+Speed matters (100k-row files): records are taken in chunks, every key of a chunk is looked up
+with a handful of ``IN (...)`` queries, the state of touched clients is kept in memory, and new
+rows are written with ``executemany`` at the end of each chunk. Unchanged records write nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from wedsync_cli.domain.models import (
+    ClientData,
+    EventData,
+    ImportRecord,
+    Person,
+    Rejected,
+    WeddingData,
+    content_hash,
+    couple_name,
+    new_id,
+)
+from wedsync_cli.transform.crash import crash_point
+
+CHUNK = 2000
+SQL_VARS = 900  # stay under SQLite's host-parameter limit in IN (...) lists
+CLIENT_FIELDS = ("kind", "display_name", "p1_first", "p1_last", "p1_email", "p1_phone",
+                 "p2_first", "p2_last", "p2_email", "p2_phone", "notes", "extra")
+WEDDING_FIELDS = ("date", "venue", "status", "extra")
+EVENT_FIELDS = ("kind", "title", "all_day", "start", "end", "tz", "location", "description")
+CALENDAR_STATUSES = ("booked",)
+
+
+@dataclass
+class ImportReport:
+    source: str
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    dry_run: bool = False
+    rejects: list[Rejected] = field(default_factory=list)
+    merged: int = 0  # rows that landed on a client an earlier row of this batch created or touched
+    unmapped_fields: set[str] = field(default_factory=set)
+    clients_created: int = 0
+    weddings_created: int = 0
+    events_created: int = 0
+    events_updated: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source, "read": self.read, "created": self.created, "updated": self.updated,
+            "unchanged": self.unchanged, "rejected": self.rejected, "dry_run": self.dry_run,
+            "merged": self.merged, "unmapped_fields": sorted(self.unmapped_fields),
+            "clients_created": self.clients_created, "weddings_created": self.weddings_created,
+            "events_created": self.events_created, "events_updated": self.events_updated,
+            "rejects": [{"row": r.row_number, "reason": r.reason} for r in self.rejects],
+        }
+
+
+class _DryRun(Exception):
+    """Raised at the end of a dry run to roll the transaction back."""
+
+
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+def fold(text: str) -> str:
+    """Lower-case, accents stripped, only letters and digits: the form names are matched in."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return _NON_ALNUM.sub("", text.lower())
+
+
+def name_key(client: ClientData, wedding_date: date | None) -> str | None:
+    """``name:<couple names, folded, sorted>|<wedding date>``: same couple, same day = same client."""
+    if wedding_date is None:
+        return None
+    names = []
+    for p in (client.partner1, client.partner2):
+        if p is not None and (p.first or p.last):
+            names.append(fold(f"{p.first or ''}{p.last or ''}"))
+    names = [n for n in names if n]
+    if not names:
+        return None
+    return f"name:{'&'.join(sorted(names))}|{wedding_date.isoformat()}"
+
+
+def record_keys(rec: ImportRecord) -> list[str]:
+    """Match keys in priority order: external id, partner emails, couple name + date."""
+    keys = []
+    if rec.external_id:
+        keys.append(f"ext:{rec.source}:{rec.external_id}")
+    for email in rec.client.emails():
+        keys.append(f"email:{email.strip().lower()}")
+    nk = name_key(rec.client, rec.wedding.date if rec.wedding else None)
+    if nk:
+        keys.append(nk)
+    return keys
+
+
+def event_title(client_row: dict[str, Any], kind: str) -> str:
+    label = {"wedding": "Wedding", "consultation": "Consultation", "engagement": "Engagement shoot",
+             "rehearsal": "Rehearsal", "meeting": "Meeting"}.get(kind, "Event")
+    return f"{label}: {client_row['display_name']}"
+
+
+def _iso(v: date | datetime) -> str:
+    return v.isoformat()
+
+
+def wedding_day_event(day: date, tz: str, start_time=None, end_time=None, location: str | None = None,
+                      title: str | None = None, external_id: str | None = None) -> EventData:
+    """The wedding-day event: timed in the studio zone when times are known, else all-day
+    (end = next day, exclusive). An end time at or before the start means it runs past midnight."""
+    if start_time is None:
+        return EventData(kind="wedding", all_day=True, start=day, end=day + timedelta(days=1), tz=tz,
+                         location=location, title=title, external_id=external_id)
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(tz)
+    start = datetime.combine(day, start_time, tzinfo=zone)
+    if end_time is None:
+        end = start + timedelta(hours=1)
+    else:
+        end = datetime.combine(day, end_time, tzinfo=zone)
+        if end <= start:
+            end = datetime.combine(day + timedelta(days=1), end_time, tzinfo=zone)
+    return EventData(kind="wedding", all_day=False, start=start, end=end, tz=tz, location=location, title=title,
+                     external_id=external_id)
+
+
+class ImportEngine:
+    """``ImportEngine(store, source="csv:clients", timezone="Europe/London").apply(records)``."""
+
+    def __init__(self, store, *, source: str, timezone: str, dry_run: bool = False):
+        self.store = store
+        self.source = source
+        self.timezone = timezone
+        self.dry_run = dry_run
+
+    # -- public --------------------------------------------------------------------------------
+    def apply(self, items: Iterable[ImportRecord | Rejected],
+              progress: Callable[[int], None] | None = None) -> ImportReport:
+        report = ImportReport(source=self.source, dry_run=self.dry_run)
+        self._reset()
+        try:
+            with self.store.transaction():
+                for chunk in _chunks(items, CHUNK):
+                    self._apply_chunk(chunk, report)
+                    if progress is not None:
+                        progress(len(chunk))
+                if self.dry_run:
+                    raise _DryRun
+        except _DryRun:
+            pass
+        return report
+
+    # -- state kept for one apply() ------------------------------------------------------------
+    def _reset(self) -> None:
+        self.now = self.store.now()
+        self.key_client: dict[str, str] = {}      # known key -> client id
+        self.absent_keys: set[str] = set()         # keys looked up and not found
+        self.clients: dict[str, dict] = {}         # client id -> row
+        self.weddings: dict[str, list[dict]] = {}  # client id -> wedding rows
+        self.wedding_ext: dict[tuple, dict] = {}   # (source, ext id) -> wedding row
+        self.events: dict[str, list[dict]] = {}    # wedding id -> event rows
+        self.event_ext: dict[tuple, dict] = {}     # (source, ext id) -> event row
+        self.touched: set[str] = set()             # clients a row of this batch created or matched
+        self.source_seen: dict[tuple, tuple] = {}  # (source, ext id, entity) -> (hash, client id) stored
+        self._rec_keys: dict[int, tuple] = {}
+        self._new_clients: list[dict] = []
+        self._pending: set[str] = set()            # ids inserted at the next flush (no UPDATE needed)
+        self._new_keys: list[tuple] = []
+        self._new_weddings: list[dict] = []
+        self._new_events: list[dict] = []
+        self._updates: list[tuple[str, list]] = []
+        self._source_rows: list[tuple] = []
+        self._events_out: list[tuple[str, dict]] = []
+        self._count = 0
+
+    # -- one chunk -----------------------------------------------------------------------------
+    def _apply_chunk(self, chunk: list, report: ImportReport) -> None:
+        records = [r for r in chunk if isinstance(r, ImportRecord)]
+        self._prefetch(records)
+        for item in chunk:
+            report.read += 1
+            if isinstance(item, Rejected):
+                report.rejected += 1
+                report.rejects.append(item)
+            else:
+                outcome = self._apply_record(item, report)
+                setattr(report, outcome, getattr(report, outcome) + 1)
+            self._count += 1
+            crash_point("import.record")
+        self._flush()
+        self._rec_keys.clear()
+
+    def _prefetch(self, records: list[ImportRecord]) -> None:
+        """Load, with a few IN queries, everything the chunk's records could match."""
+        keys = {k for r in records for k in record_keys(r)}
+        keys -= self.key_client.keys()
+        keys -= self.absent_keys
+        found = self._select_in("SELECT key, client_id FROM client_keys WHERE key IN ({})", sorted(keys))
+        for key, cid in found:
+            self.key_client[key] = cid
+        self.absent_keys |= keys - {k for k, _ in found}
+
+        client_ids = {cid for _, cid in found}
+        wext = {(r.source, r.wedding.external_id) for r in records if r.wedding and r.wedding.external_id}
+        wext -= self.wedding_ext.keys()
+        for src in {s for s, _ in wext}:
+            ids = sorted(e for s, e in wext if s == src)
+            for (cid,) in self._select_in(
+                    "SELECT client_id FROM weddings WHERE source = ? AND external_id IN ({})", ids, [src]):
+                client_ids.add(cid)
+        eext = {(r.source, e.external_id) for r in records for e in r.events if e.external_id}
+        eext -= self.event_ext.keys()
+        for src in {s for s, _ in eext}:
+            ids = sorted(e for s, e in eext if s == src)
+            for (cid,) in self._select_in(
+                    "SELECT w.client_id FROM events e JOIN weddings w ON w.id = e.wedding_id "
+                    "WHERE e.source = ? AND e.external_id IN ({})", ids, [src]):
+                client_ids.add(cid)
+        self._load_clients(client_ids - self.clients.keys())
+
+        # What the source said last time: an identical record is skipped, writing nothing.
+        want: dict[str, set] = {}
+        for r in records:
+            src, ext, entity, _ = self._source_key(r)
+            if (src, ext, entity) not in self.source_seen:
+                want.setdefault(src, set()).add(ext)
+        for src, exts in want.items():
+            for ext, entity, h, cid in self._select_in(
+                    "SELECT external_id, entity, content_hash, entity_id FROM source_records "
+                    "WHERE source = ? AND external_id IN ({})", sorted(exts), [src]):
+                self.source_seen[(src, ext, entity)] = (h, cid)
+
+    def _load_clients(self, ids: set[str]) -> None:
+        if not ids:
+            return
+        cols = ("id",) + CLIENT_FIELDS + ("content_hash",)
+        for row in self._select_in(f"SELECT {', '.join(cols)} FROM clients WHERE id IN ({{}})", sorted(ids)):
+            c = dict(zip(cols, row, strict=True))
+            c["extra"] = json.loads(c["extra"] or "{}")
+            self.clients[c["id"]] = c
+            self.weddings.setdefault(c["id"], [])
+        wcols = ("id", "client_id", "source", "external_id") + WEDDING_FIELDS + ("content_hash",)
+        wedding_ids = []
+        for row in self._select_in(f"SELECT {', '.join(wcols)} FROM weddings WHERE client_id IN ({{}})", sorted(ids)):
+            w = dict(zip(wcols, row, strict=True))
+            w["extra"] = json.loads(w["extra"] or "{}")
+            self.weddings[w["client_id"]].append(w)
+            self.events[w["id"]] = []
+            wedding_ids.append(w["id"])
+            if w["external_id"]:
+                self.wedding_ext[(w["source"], w["external_id"])] = w
+        ecols = ("id", "wedding_id", "source", "external_id", "version", "deleted") + EVENT_FIELDS + ("content_hash",)
+        for row in self._select_in(f"SELECT {', '.join(ecols)} FROM events WHERE wedding_id IN ({{}})", wedding_ids):
+            e = dict(zip(ecols, row, strict=True))
+            self.events[e["wedding_id"]].append(e)
+            if e["external_id"]:
+                self.event_ext[(e["source"], e["external_id"])] = e
+
+    def _select_in(self, sql: str, values: list, prefix: list | None = None) -> list[tuple]:
+        out: list[tuple] = []
+        for i in range(0, len(values), SQL_VARS):
+            part = values[i:i + SQL_VARS]
+            out.extend(self.store.execute(sql.format(", ".join("?" * len(part))), [*(prefix or []), *part]).fetchall())
+        return out
+
+    # -- one record ----------------------------------------------------------------------------
+    def _apply_record(self, rec: ImportRecord, report: ImportReport) -> str:
+        src, ext, entity, h = self._source_key(rec)
+        seen = self.source_seen.get((src, ext, entity))
+        if seen is not None and seen[0] == h:
+            if seen[1] in self.touched:
+                report.merged += 1
+            self.touched.add(seen[1])
+            return "unchanged"
+        keys = record_keys(rec)
+        client_id = next((self.key_client[k] for k in keys if k in self.key_client), None)
+        if client_id is None and rec.wedding and rec.wedding.external_id:
+            w = self.wedding_ext.get((rec.source, rec.wedding.external_id))
+            client_id = w["client_id"] if w else None
+        changed = False
+        created = False
+        if client_id is None:
+            client = self._create_client(rec.client)
+            created = True
+        else:
+            client = self.clients[client_id]
+            if client_id in self.touched:
+                report.merged += 1
+            changed = self._merge_client(client, rec.client)
+        self.touched.add(client["id"])
+        for k in keys:
+            if k not in self.key_client:
+                self.key_client[k] = client["id"]
+                self.absent_keys.discard(k)
+                self._new_keys.append((k, client["id"]))
+        report.unmapped_fields.update(rec.client.extra.keys())
+
+        wedding = None
+        if rec.wedding is not None and (rec.wedding.date or rec.wedding.venue or rec.wedding.external_id
+                                        or rec.events):
+            wedding, w_changed, w_created = self._upsert_wedding(client, rec.wedding, rec.source)
+            changed |= w_changed
+            report.weddings_created += w_created
+            events = list(rec.events)
+            if not any(e.kind == "wedding" for e in events) and wedding["date"]:
+                day = date.fromisoformat(wedding["date"])
+                events.insert(0, wedding_day_event(day, self.timezone, location=wedding["venue"]))
+            for ev in events:
+                e_changed, e_created = self._upsert_event(client, wedding, ev, rec.source)
+                changed |= e_changed
+                report.events_created += e_created
+                report.events_updated += e_changed and not e_created
+        self._keep_source_row(rec, client["id"])
+        if created:
+            report.clients_created += 1
+            return "created"
+        return "updated" if changed else "unchanged"
+
+    # -- clients -------------------------------------------------------------------------------
+    def _create_client(self, data: ClientData) -> dict:
+        c = {"id": new_id("cl_")}
+        p1, p2 = data.partner1, data.partner2
+        c.update(_person_cols("p1", p1))
+        c.update(_person_cols("p2", p2))
+        c["notes"] = data.notes
+        c["extra"] = dict(data.extra)
+        c["kind"] = data.kind
+        c["display_name"] = data.display_name
+        c["content_hash"] = _client_hash(c)
+        self.clients[c["id"]] = c
+        self.weddings[c["id"]] = []
+        self._new_clients.append(c)
+        self._pending.add(c["id"])
+        self._emit("client.created", {"client_id": c["id"], "source": self.source,
+                                      "changed": _public(c, CLIENT_FIELDS)})
+        return c
+
+    def _merge_client(self, c: dict, data: ClientData) -> bool:
+        p1, p2 = data.partner1, data.partner2
+        # Partners may come in the other order (another CRM, another row): align by email/name.
+        if p2 is not None and (_same_person(p1, c, "p2") or _same_person(p2, c, "p1")):
+            p1, p2 = p2, p1
+        incoming = {**_person_cols("p1", p1), **_person_cols("p2", p2), "notes": data.notes}
+        changed: dict[str, Any] = {}
+        for col, value in incoming.items():
+            if value not in (None, "") and value != c.get(col):
+                if col.endswith("_email") and c.get(col) and c[col].lower() == value.lower():
+                    continue  # same address, other case: keep what we have
+                changed[col] = value
+        extra = dict(c["extra"])
+        for k, v in data.extra.items():
+            if v not in (None, "") and extra.get(k) != v:
+                extra[k] = v
+        if extra != c["extra"]:
+            changed["extra"] = extra
+        if not changed:
+            return False
+        c.update(changed)
+        c["kind"] = "couple" if (c["p2_first"] or c["p2_last"] or c["p2_email"] or c["p2_phone"]) else "single"
+        c["display_name"] = couple_name(_person_of(c, "p1"), _person_of(c, "p2") if c["kind"] == "couple" else None)
+        new_hash = _client_hash(c)
+        if new_hash == c["content_hash"]:
+            return False
+        c["content_hash"] = new_hash
+        if c["id"] not in self._pending:
+            self._updates.append((
+                f"UPDATE clients SET {', '.join(f'{f} = ?' for f in CLIENT_FIELDS)}, content_hash = ?, updated_at = ? "
+                "WHERE id = ?", [*_db_values(c, CLIENT_FIELDS), c["content_hash"], self.now, c["id"]]))
+        self._emit("client.updated", {"client_id": c["id"], "source": self.source,
+                                      "changed": {k: (c[k] if k != "extra" else c["extra"]) for k in changed}})
+        return True
+
+    # -- weddings ------------------------------------------------------------------------------
+    def _upsert_wedding(self, client: dict, data: WeddingData, source: str) -> tuple[dict, bool, bool]:
+        day = data.date.isoformat() if data.date else None
+        w = None
+        if data.external_id:
+            w = self.wedding_ext.get((source, data.external_id))
+        if w is None:
+            for cand in self.weddings[client["id"]]:
+                if cand["date"] == day and (not data.external_id or not cand["external_id"]):
+                    w = cand
+                    break
+        if w is None:
+            w = {"id": new_id("wd_"), "client_id": client["id"], "source": source, "external_id": data.external_id,
+                 "date": day, "venue": data.venue, "status": data.status, "extra": dict(data.extra)}
+            w["content_hash"] = _hash(w, WEDDING_FIELDS)
+            self.weddings[client["id"]].append(w)
+            self.events[w["id"]] = []
+            if data.external_id:
+                self.wedding_ext[(source, data.external_id)] = w
+            self._new_weddings.append(w)
+            self._pending.add(w["id"])
+            ids = {"wedding_id": w["id"], "client_id": client["id"], "source": source}
+            if w["status"] == "booked":
+                self._emit("wedding.booked", {**ids, "changed": _public(w, WEDDING_FIELDS)})
+            return w, True, True
+        changed: dict[str, Any] = {}
+        for col, value in (("date", day), ("venue", data.venue), ("status", data.status)):
+            if value not in (None, "") and value != w[col]:
+                changed[col] = value
+        extra = {**w["extra"], **{k: v for k, v in data.extra.items() if v not in (None, "")}}
+        if extra != w["extra"]:
+            changed["extra"] = extra
+        if data.external_id and not w["external_id"]:
+            w["external_id"], w["source"] = data.external_id, source
+            self.wedding_ext[(source, data.external_id)] = w
+            changed["external_id"] = data.external_id
+        if not changed:
+            return w, False, False
+        w.update(changed)
+        w["content_hash"] = _hash(w, WEDDING_FIELDS)
+        if w["id"] not in self._pending:
+            self._updates.append((
+                "UPDATE weddings SET date = ?, venue = ?, status = ?, extra = ?, source = ?, external_id = ?, "
+                "content_hash = ?, updated_at = ? WHERE id = ?",
+                [w["date"], w["venue"], w["status"], json.dumps(w["extra"], sort_keys=True), w["source"],
+                 w["external_id"], w["content_hash"], self.now, w["id"]]))
+        ids = {"wedding_id": w["id"], "client_id": client["id"], "source": source}
+        self._emit("wedding.booked" if changed.get("status") == "booked" else "wedding.updated",
+                   {**ids, "changed": changed})
+        return w, True, False
+
+    # -- events --------------------------------------------------------------------------------
+    def _upsert_event(self, client: dict, wedding: dict, data: EventData, source: str) -> tuple[bool, bool]:
+        fields = {
+            "kind": data.kind,
+            "title": data.title or event_title(client, data.kind),
+            "all_day": 1 if data.all_day else 0,
+            "start": _iso(data.start), "end": _iso(data.end),
+            "tz": data.tz or self.timezone,
+            "location": data.location if data.location is not None else wedding["venue"],
+            "description": data.description,
+        }
+        e = None
+        if data.external_id:
+            e = self.event_ext.get((source, data.external_id))
+        if e is None:
+            for cand in self.events[wedding["id"]]:
+                if cand["kind"] == data.kind and not cand["deleted"] and (
+                        data.kind == "wedding" or cand["start"][:10] == fields["start"][:10]):
+                    e = cand
+                    break
+        if e is None:
+            e = {"id": new_id("ev_"), "wedding_id": wedding["id"], "source": source,
+                 "external_id": data.external_id, "version": 1, "deleted": 0, **fields}
+            e["content_hash"] = _hash(e, EVENT_FIELDS)
+            self.events[wedding["id"]].append(e)
+            if data.external_id:
+                self.event_ext[(source, data.external_id)] = e
+            self._new_events.append(e)
+            self._pending.add(e["id"])
+            self._emit("event.created", {"event_id": e["id"], "wedding_id": wedding["id"],
+                                         "client_id": client["id"], "source": source,
+                                         "changed": _public(e, EVENT_FIELDS)})
+            return True, True
+        changed = {}
+        for col, value in fields.items():
+            if value in (None, "") and col in ("location", "description", "title"):
+                continue  # empty incoming values never erase
+            if value != e[col]:
+                changed[col] = value
+        if not changed:
+            return False, False
+        e.update(changed)
+        new_hash = _hash(e, EVENT_FIELDS)
+        if new_hash == e["content_hash"]:
+            return False, False
+        e["content_hash"] = new_hash
+        if e["id"] not in self._pending:
+            e["version"] += 1  # calendars sync by version
+            self._updates.append((
+                f"UPDATE events SET {', '.join(f'{f} = ?' for f in EVENT_FIELDS)}, version = ?, content_hash = ?, "
+                "updated_at = ? WHERE id = ?",
+                [*(e[f] for f in EVENT_FIELDS), e["version"], e["content_hash"], self.now, e["id"]]))
+        self._emit("event.updated", {"event_id": e["id"], "wedding_id": wedding["id"], "client_id": client["id"],
+                                     "source": source, "changed": changed})
+        return True, False
+
+    # -- raw rows ------------------------------------------------------------------------------
+    def _source_key(self, rec: ImportRecord) -> tuple[str, str, str, str]:
+        """(source, external id, entity, hash) of the record as the source gave it. The hash covers
+        the raw row and what we made of it, so a changed mapping or date order is a change too."""
+        key = id(rec)
+        if key not in self._rec_keys:
+            h = content_hash([rec.raw, rec.model_dump(mode="json", exclude={"raw", "row_number"})])
+            if rec.external_id:
+                self._rec_keys[key] = (rec.source, rec.external_id, "client", h)
+            else:
+                self._rec_keys[key] = (rec.source, f"row:{h}", "row", h)
+        return self._rec_keys[key]
+
+    def _keep_source_row(self, rec: ImportRecord, client_id: str) -> None:
+        src, ext, entity, h = self._source_key(rec)
+        self.source_seen[(src, ext, entity)] = (h, client_id)
+        self._source_rows.append((src, ext, entity, client_id, h,
+                                  json.dumps(rec.raw, ensure_ascii=False, default=str), self.now))
+
+    # -- writes --------------------------------------------------------------------------------
+    def _emit(self, type_: str, data: dict) -> None:
+        self._events_out.append((type_, data))
+
+    def _flush(self) -> None:
+        ex = self.store.db.conn.executemany
+        now = self.now
+        if self._new_clients:
+            ex(f"INSERT INTO clients(id, {', '.join(CLIENT_FIELDS)}, content_hash, created_at, updated_at) "
+               f"VALUES ({', '.join('?' * (len(CLIENT_FIELDS) + 4))})",
+               [(c["id"], *_db_values(c, CLIENT_FIELDS), c["content_hash"], now, now) for c in self._new_clients])
+        if self._new_keys:
+            ex("INSERT OR IGNORE INTO client_keys(key, client_id) VALUES (?, ?)", self._new_keys)
+        if self._new_weddings:
+            ex("INSERT INTO weddings(id, client_id, date, venue, status, source, external_id, extra, content_hash, "
+               "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+               [(w["id"], w["client_id"], w["date"], w["venue"], w["status"], w["source"], w["external_id"],
+                 json.dumps(w["extra"], sort_keys=True), w["content_hash"], now, now) for w in self._new_weddings])
+        if self._new_events:
+            ex(f"INSERT INTO events(id, wedding_id, {', '.join(EVENT_FIELDS)}, source, external_id, version, "
+               f"content_hash, created_at, updated_at) VALUES ({', '.join('?' * (len(EVENT_FIELDS) + 8))})",
+               [(e["id"], e["wedding_id"], *(e[f] for f in EVENT_FIELDS), e["source"], e["external_id"],
+                 e["version"], e["content_hash"], now, now) for e in self._new_events])
+        for sql, params in self._updates:
+            self.store.execute(sql, params)
+        if self._source_rows:
+            # Same raw content: nothing is written (the WHERE keeps an unchanged row untouched).
+            ex("INSERT INTO source_records(source, external_id, entity, entity_id, content_hash, raw, seen_at) "
+               "VALUES (?,?,?,?,?,?,?) ON CONFLICT(source, external_id, entity) DO UPDATE SET "
+               "entity_id = excluded.entity_id, content_hash = excluded.content_hash, raw = excluded.raw, "
+               "seen_at = excluded.seen_at WHERE source_records.content_hash != excluded.content_hash",
+               self._source_rows)
+        if self._events_out:
+            from wedsync_cli.notify import emit
+
+            for type_, data in self._events_out:
+                emit(self.store, type_, data)
+        self._new_clients, self._new_keys, self._new_weddings, self._new_events = [], [], [], []
+        self._pending = set()
+        self._updates, self._source_rows, self._events_out = [], [], []
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    buf: list = []
+    for item in items:
+        buf.append(item)
+        if len(buf) >= size:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
+
+
+def _person_cols(prefix: str, p: Person | None) -> dict[str, Any]:
+    if p is None:
+        return {f"{prefix}_first": None, f"{prefix}_last": None, f"{prefix}_email": None, f"{prefix}_phone": None}
+    return {f"{prefix}_first": p.first, f"{prefix}_last": p.last,
+            f"{prefix}_email": p.email.strip().lower() if p.email else None, f"{prefix}_phone": p.phone}
+
+
+def _person_of(c: dict, prefix: str) -> Person:
+    return Person(first=c[f"{prefix}_first"], last=c[f"{prefix}_last"], email=c[f"{prefix}_email"],
+                  phone=c[f"{prefix}_phone"])
+
+
+def _same_person(p: Person, c: dict, prefix: str) -> bool:
+    if p.email and c.get(f"{prefix}_email") and p.email.lower() == c[f"{prefix}_email"].lower():
+        return True
+    return bool(p.first and c.get(f"{prefix}_first") and fold(p.first) == fold(c[f"{prefix}_first"])
+                and fold(p.last or "") == fold(c.get(f"{prefix}_last") or ""))
+
+
+def _db_values(row: dict, cols: tuple[str, ...]) -> list:
+    return [json.dumps(row[f], sort_keys=True, ensure_ascii=False) if f == "extra" else row[f] for f in cols]
+
+
+def _hash(row: dict, cols: tuple[str, ...]) -> str:
+    return content_hash([row[f] for f in cols])
+
+
+def _client_hash(c: dict) -> str:
+    return _hash(c, CLIENT_FIELDS)
+
+
+def _public(row: dict, cols: tuple[str, ...]) -> dict:
+    return {f: row[f] for f in cols if row.get(f) not in (None, "", {})}
