@@ -31,7 +31,9 @@ REGISTRY: dict[str, dict[str, str]] = {
         "honeybook": "wedsync_cli.sources.honeybook:login",
     },
     # One cheap authenticated call per provider: check(runtime, provider) -> str (what was checked)
-    "check": {},
+    "check": {
+        "caldav": "wedsync_cli.calendars.caldav_backend:check",
+    },
     # Email providers (wedsync_cli.email.providers)
     "email": {
         "resend": "wedsync_cli.email.resend:ResendProvider",
