@@ -28,6 +28,8 @@ class WebhookReceiver:
         self._default: dict[str, Response] = {}
         self._holds: dict[str, threading.Event] = {}
         self._arrived = threading.Condition(self._lock)
+        self.inflight = 0
+        self.max_inflight = 0  # the most requests this receiver was handling at once
         self.server.route("POST", r"/hooks/(?P<name>[\w.-]+)")(self._handle)
 
     # -- programming -----------------------------------------------------------------------------
@@ -63,6 +65,7 @@ class WebhookReceiver:
             for ev in self._holds.values():
                 ev.set()
             self._holds.clear()
+            self.max_inflight = 0
         self.server.reset_requests()
 
     # -- serving ---------------------------------------------------------------------------------
@@ -70,13 +73,24 @@ class WebhookReceiver:
         name = req.params["name"]
         with self._lock:
             hold = self._holds.get(name)
+            self.inflight += 1
+            self.max_inflight = max(self.max_inflight, self.inflight)
             self._arrived.notify_all()
-        if hold is not None:
-            hold.wait(30)
-        with self._lock:
-            if self._script[name]:
-                return self._script[name].pop(0)
-            return self._default.get(name) or Response(200, {"ok": True})
+        try:
+            if hold is not None:
+                hold.wait(30)
+            with self._lock:
+                resp = self._script[name].pop(0) if self._script[name] else \
+                    (self._default.get(name) or Response(200, {"ok": True}))
+            if resp.delay:  # slow endpoint: counts as in flight while it "works"
+                import time
+
+                time.sleep(resp.delay)
+                resp = Response(resp.status, resp.body, resp.headers)
+            return resp
+        finally:
+            with self._lock:
+                self.inflight -= 1
 
     def wait_for(self, n: int, name: str | None = None, timeout: float = 30) -> bool:
         """Block until ``n`` requests (to ``name``) have arrived; for crash tests, not timing."""
