@@ -14,6 +14,7 @@ MIGRATION_SETS = [
     "wedsync_cli.store.schema:core",
     "wedsync_cli.notify:migrations",
     "wedsync_cli.delivery.outbox:migrations",
+    "wedsync_cli.webhooks.state:migrations",
 ]
 
 
