@@ -32,6 +32,7 @@ REGISTRY: dict[str, dict[str, str]] = {
     },
     # One cheap authenticated call per provider: check(runtime, provider) -> str (what was checked)
     "check": {
+        "tave": "wedsync_cli.sources.tave:check",
         "caldav": "wedsync_cli.calendars.caldav_backend:check",
     },
     # Email providers (wedsync_cli.email.providers)

@@ -13,6 +13,7 @@ from sqlite_utils import Migrations
 MIGRATION_SETS = [
     "wedsync_cli.store.schema:core",
     "wedsync_cli.notify:migrations",
+    "wedsync_cli.sources.tave:migrations",
     "wedsync_cli.delivery.outbox:migrations",
     "wedsync_cli.webhooks.state:migrations",
 ]
