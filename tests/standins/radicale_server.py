@@ -269,3 +269,39 @@ def wait_for(predicate, timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.01)
     return False
+
+
+# -- pytest fixtures (import them into a test module: `from tests.standins.radicale_server import radicale`)
+try:
+    import pytest
+except ImportError:  # benchmarks import this module without pytest
+    pytest = None
+
+if pytest is not None:
+
+    @pytest.fixture(scope="module")
+    def radicale():
+        """One no-auth Radicale per test module; tests make their own calendars on it."""
+        srv = RadicaleServer().start()
+        yield srv
+        srv.stop()
+
+    @pytest.fixture(scope="module")
+    def radicale_auth():
+        """Radicale with htpasswd plain auth: user ``alice``, password ``right-password``."""
+        srv = RadicaleServer(users={"alice": "right-password"}).start()
+        yield srv
+        srv.stop()
+
+    @pytest.fixture
+    def fresh_radicale(radicale):
+        """The module's Radicale with faults, holds and request log reset."""
+        radicale.faults.queue.clear()
+        radicale.faults.rate = 0.0
+        radicale.faults.path_filter = radicale.faults.method_filter = None
+        radicale.faults.retry_after = "1"
+        radicale.hold = None
+        radicale.held.clear()
+        radicale.release.clear()
+        radicale.reset_requests()
+        return radicale

@@ -332,6 +332,7 @@ class CalDAVBackend(CalendarBackend):
 
     def find_by_uid(self, uid: str) -> RemoteEvent | None:
         """The href is derived from the uid, so a create that reached the server is at that href."""
+        self._collection()
         return self.get(self.href_for(uid))
 
     # -- writing ----------------------------------------------------------------------------------
