@@ -34,6 +34,10 @@ DUE_STATUSES = ("pending", "retry")
 EXCERPT_CHARS = 2000
 
 
+class LeaseLost(Exception):
+    """This worker's lease on an item was taken over (it stalled past the lease)."""
+
+
 @dataclass(frozen=True)
 class KindPolicy:
     """How one kind of delivery is retried. ``schedule[i]`` is the wait after the (i+1)-th failure."""
@@ -121,6 +125,20 @@ def m002_provider_breakers(db):
     )
 
 
+@migrations()
+def m003_groups_and_auth(db):
+    db.executescript(
+        """
+        -- A batch's membership, fixed before it is sent: a retried batch (after a crash or an
+        -- ambiguous timeout) is the same request again, so the provider's idempotency key holds.
+        ALTER TABLE outbox ADD COLUMN group_key TEXT;
+        CREATE INDEX outbox_group ON outbox(group_key) WHERE group_key IS NOT NULL;
+        -- When a provider first refused the credential: set once per episode so ops is paged once.
+        ALTER TABLE provider_breakers ADD COLUMN auth_refused_at TEXT;
+        """
+    )
+
+
 @dataclass
 class OutboxItem:
     id: int
@@ -138,6 +156,7 @@ class OutboxItem:
     provider_message_id: str | None = None
     last_error: str | None = None
     created_at: str | None = None
+    group_key: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> OutboxItem:
@@ -147,7 +166,7 @@ class OutboxItem:
             status=row["status"], not_before=row["not_before"], meta=json.loads(row["meta"] or "{}"),
             max_attempts=row["max_attempts"], provider=row["provider"],
             provider_message_id=row["provider_message_id"], last_error=row["last_error"],
-            created_at=row["created_at"],
+            created_at=row["created_at"], group_key=row.get("group_key"),
         )
 
 
@@ -213,8 +232,13 @@ class Outbox:
             return int(existing), False
 
     # -- claim ---------------------------------------------------------------------------------
-    def claim(self, kinds: list[str] | None = None, limit: int = 100, target: str | None = None) -> list[OutboxItem]:
-        """Lease up to ``limit`` due rows (oldest due first) for this worker."""
+    def claim(self, kinds: list[str] | None = None, limit: int = 100, target: str | None = None, *,
+              ids: list[int] | None = None, group_key: str | None = None) -> list[OutboxItem]:
+        """Lease up to ``limit`` due rows (oldest due first) for this worker.
+
+        ``ids`` narrows to those rows (deliver one message now); ``group_key`` takes the waiting
+        members of one batch whether or not each is due yet, so the batch is re-sent whole.
+        """
         now = iso(self._now())
         token = secrets.token_hex(12)
         until = self._at(self.lease_seconds)
@@ -225,17 +249,56 @@ class Outbox:
         if target is not None:
             where.append("target = ?")
             params.append(target)
+        if ids is not None:
+            where.append(f"id IN ({','.join('?' * len(ids)) or 'NULL'})")
+            params += list(ids)
+        if group_key is not None:
+            where.append("group_key = ?")
+            params.append(group_key)
         scope = (" AND " + " AND ".join(where)) if where else ""
+        due = "" if group_key is not None else " AND (not_before IS NULL OR not_before <= ?)"
         with self.store.transaction():
             self._recover_expired(now, scope, params)
             rows = self.store.query(
                 "UPDATE outbox SET status = 'leased', lease_token = ?, lease_until = ?, attempts = attempts + 1,"
                 " updated_at = ? WHERE id IN (SELECT id FROM outbox WHERE status IN ('pending', 'retry')"
-                f" AND (not_before IS NULL OR not_before <= ?){scope}"
-                " ORDER BY COALESCE(not_before, created_at), id LIMIT ?) RETURNING *",
-                [token, until, now, now, *params, int(limit)],
+                f"{due}{scope} ORDER BY COALESCE(not_before, created_at), id LIMIT ?) RETURNING *",
+                [token, until, now, *([now] if due else []), *params, int(limit)],
             )
         return sorted((OutboxItem.from_row(r) for r in rows), key=lambda i: i.id)
+
+    def recover_orphans(self, kinds: list[str]) -> int:
+        """Expire every lease of these kinds now. Only for a caller holding the job lock that all
+        workers of these kinds take: any lease it finds belongs to a process that died."""
+        with self.store.transaction():
+            params = list(kinds)
+            cur = self.store.execute(
+                f"UPDATE outbox SET lease_until = ? WHERE status = 'leased' AND kind IN ({','.join('?' * len(kinds))})",
+                [iso(self._now()), *params])
+            n = cur.rowcount
+            if n:
+                self._recover_expired(iso(self._now()), f" AND kind IN ({','.join('?' * len(kinds))})", params)
+        return n
+
+    def set_group(self, items: list[OutboxItem], group_key: str | None, **meta: Any) -> bool:
+        """Fix a batch's membership (and note e.g. the provider in flight) before sending it,
+        in one transaction; fenced by each item's lease."""
+        now = iso(self._now())
+        with self.store.transaction():
+            for item in items:
+                if not self._holds(item):
+                    raise LeaseLost(f"outbox item {item.id} is no longer leased by this worker")
+                item.meta.update(meta)
+                item.group_key = group_key
+                self.store.execute(
+                    "UPDATE outbox SET group_key = ?, meta = ?, updated_at = ? WHERE id = ? AND lease_token = ?",
+                    [group_key, json.dumps(item.meta, default=str, sort_keys=True), now, item.id, item.lease_token])
+        return True
+
+    def log_attempt(self, item: OutboxItem, attempt: dict[str, Any], outcome: str) -> None:
+        """Log an attempt that does not change the row (e.g. a provider hop before failover)."""
+        with self.store.transaction():
+            self._log(item.id, item.attempts, attempt, outcome)
 
     def _recover_expired(self, now: str, scope: str, params: list[Any]) -> None:
         """Rows whose worker died: log the lost attempt, then make them due again (or dead)."""
