@@ -321,8 +321,9 @@ class ImportEngine:
             report.weddings_created += w_created
             events = list(rec.events)
             if not any(e.kind == "wedding" for e in events) and wedding["date"]:
-                day = date.fromisoformat(wedding["date"])
-                events.insert(0, wedding_day_event(day, self.timezone, location=wedding["venue"]))
+                default = self._default_event(wedding)
+                if default is not None:
+                    events.insert(0, default)
             for ev in events:
                 e_changed, e_created = self._upsert_event(client, wedding, ev, rec.source)
                 changed |= e_changed
@@ -440,6 +441,24 @@ class ImportEngine:
         return w, True, False
 
     # -- events --------------------------------------------------------------------------------
+    def _default_event(self, wedding: dict) -> EventData | None:
+        """The wedding-day event for a record that brings none: all-day on a new wedding; an
+        existing one keeps its times (no times is not "erase the times") and moves with the date."""
+        day = date.fromisoformat(wedding["date"])
+        current = next((e for e in self.events[wedding["id"]] if e["kind"] == "wedding" and not e["deleted"]), None)
+        if current is None or current["all_day"]:
+            return wedding_day_event(day, self.timezone, location=wedding["venue"])
+        start = datetime.fromisoformat(current["start"])
+        if start.date() == day:
+            return None
+        from zoneinfo import ZoneInfo
+
+        zone = ZoneInfo(current["tz"] or self.timezone)
+        local_start = start.astimezone(zone)
+        local_end = datetime.fromisoformat(current["end"]).astimezone(zone)
+        return wedding_day_event(day, current["tz"] or self.timezone, local_start.time(),
+                                 local_end.time(), location=wedding["venue"])
+
     def _upsert_event(self, client: dict, wedding: dict, data: EventData, source: str) -> tuple[bool, bool]:
         fields = {
             "kind": data.kind,

@@ -1,0 +1,437 @@
+"""CSV files as vendors really have them -> ImportRecords for the transformation engine.
+
+Reading: strict UTF-8 (with or without BOM; UTF-16 when it has a BOM), then cp1252, or the
+``--encoding`` given; the delimiter (comma, semicolon, tab, pipe) is sniffed from the header
+row; blank lines are skipped. Columns are recognised by name (``transform.headers``), by a
+``--preset`` or a ``--mapping`` file. Rows that cannot be used become ``Rejected`` with the
+reason (invalid email, impossible date); a file that cannot be used at all is a DataError (65)
+and nothing is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wedsync_cli.errors import DataError, UsageError
+
+DELIMITERS = (",", ";", "\t", "|")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+_MULTI_EMAIL = re.compile(r"\s*[;,/]\s*|\s+and\s+|\s+&\s+|\s+")
+
+
+@dataclass
+class CsvTable:
+    path: Path
+    headers: list[str]
+    rows: list[tuple[int, list[str]]]  # (line number in the file, cells)
+    encoding: str
+    delimiter: str
+
+
+@dataclass
+class CsvOptions:
+    mapping: str | Path | None = None
+    preset: str | None = None
+    encoding: str | None = None
+    date_order: str | None = None
+    source: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# -- reading -------------------------------------------------------------------------------------
+def read_table(path: str | Path, encoding: str | None = None) -> CsvTable:
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"CSV file {p} does not exist", fix="check the path and run the command again") from None
+    except IsADirectoryError:
+        raise DataError(f"{p} is a folder, not a CSV file", fix="give the path of the .csv file") from None
+    except OSError as exc:
+        raise DataError(f"CSV file {p} cannot be read ({exc.strerror})", fix="check its permissions") from None
+    if not data.strip():
+        raise DataError(f"CSV file {p} is empty", fix="export the clients again and import the new file")
+    text, used = _decode(p, data, encoding)
+    if "\x00" in text or len(_CONTROL.findall(text[:20000])) > 2:
+        raise DataError(f"{p} does not look like a CSV text file (it contains binary data)",
+                        fix="export the clients as CSV from your CRM or spreadsheet and import that file")
+    first_line = next((ln for ln in text.splitlines() if ln.strip()), "")
+    delimiter = _sniff(first_line)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    headers: list[str] | None = None
+    rows: list[tuple[int, list[str]]] = []
+    try:
+        for cells in reader:
+            if not any(c.strip() for c in cells):
+                continue
+            if headers is None:
+                headers = _unique_headers(cells)
+                continue
+            rows.append((reader.line_num, cells))
+    except csv.Error as exc:
+        raise DataError(f"CSV file {p} is malformed near line {reader.line_num} ({exc})",
+                        fix="check that line's quotes, or re-export the file") from None
+    if headers is None:
+        raise DataError(f"CSV file {p} is empty", fix="export the clients again and import the new file")
+    return CsvTable(p, headers, rows, used, delimiter)
+
+
+def _decode(p: Path, data: bytes, encoding: str | None) -> tuple[str, str]:
+    if encoding:
+        import codecs
+
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise UsageError(f"Unknown encoding {encoding!r}",
+                             fix="use a Python codec name such as utf-8, cp1252, latin-1 or utf-16") from None
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError as exc:
+            raise DataError(f"CSV file {p} is not valid {encoding} text (byte {exc.start})",
+                            fix="pass the file's real encoding with --encoding (e.g. utf-8 or cp1252)") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            pass
+    for enc in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(enc), enc
+        except UnicodeDecodeError:
+            continue
+    raise DataError(f"CSV file {p} is neither UTF-8 nor Windows-1252 text",
+                    fix="pass its encoding with --encoding (e.g. --encoding latin-1)")
+
+
+def _sniff(line: str) -> str:
+    """The delimiter that splits the header row into the most fields (quotes respected)."""
+    best, best_n = ",", 1
+    for d in DELIMITERS:
+        try:
+            n = len(next(csv.reader([line], delimiter=d)))
+        except (csv.Error, StopIteration):
+            continue
+        if n > best_n:
+            best, best_n = d, n
+    return best
+
+
+def _unique_headers(cells: list[str]) -> list[str]:
+    out: list[str] = []
+    seen: dict[str, int] = {}
+    for i, c in enumerate(cells):
+        h = c.replace("\ufeff", "").strip() or f"column {i + 1}"
+        if h in seen:
+            seen[h] += 1
+            h = f"{h} ({seen[h]})"
+        else:
+            seen[h] = 1
+        out.append(h)
+    return out
+
+
+# -- mapping -------------------------------------------------------------------------------------
+def load_mapping(path: str | Path) -> dict[str, list[str]]:
+    """A mapping file: TOML or JSON ``{our_field: "Their Column"}`` (a list of names also works)."""
+    from wedsync_cli.transform.headers import FIELDS
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise DataError(f"Mapping file {p} cannot be read ({exc.strerror})", fix="check the --mapping path") from None
+    except UnicodeDecodeError:
+        raise DataError(f"Mapping file {p} is not UTF-8 text", fix="save it as UTF-8") from None
+    raw: Any
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        import tomllib
+
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise DataError(f"Mapping file {p} is neither JSON nor TOML ({exc})",
+                            fix='write it as JSON {"email": "E-mail Address"} or TOML email = "E-mail Address"') from None
+    if isinstance(raw, dict) and isinstance(raw.get("columns"), dict):
+        raw = raw["columns"]
+    if not isinstance(raw, dict):
+        raise DataError(f"Mapping file {p} must be an object of our field -> your column name",
+                        fix='write it as {"email": "E-mail Address", "date": "Big Day"}')
+    out: dict[str, list[str]] = {}
+    for key, value in raw.items():
+        if key not in FIELDS:
+            raise DataError(f"Mapping file {p} names an unknown field {key!r}",
+                            fix=f"use these field names: {', '.join(FIELDS)}")
+        names = [value] if isinstance(value, str) else value
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise DataError(f"Mapping file {p}: the value of {key!r} must be a column name",
+                            fix=f'write {key} = "Your Column"')
+        out[key] = names
+    return out
+
+
+def explicit_columns(mapping: str | Path | None, preset: str | None) -> dict[str, list[str]]:
+    from wedsync_cli.transform.presets import PRESETS, preset_names
+
+    cols: dict[str, list[str]] = {}
+    if preset:
+        if preset not in PRESETS:
+            raise UsageError(f"Unknown preset {preset!r}", fix=f"use one of: {', '.join(preset_names())}")
+        cols.update(PRESETS[preset])
+    if mapping:
+        cols.update(load_mapping(mapping))  # the user's own mapping wins over the preset
+    return cols
+
+
+# -- rows -> records -----------------------------------------------------------------------------
+class RowConverter:
+    """Turns one table's rows into ImportRecord / Rejected, with the file's decisions made once."""
+
+    def __init__(self, table: CsvTable, *, source: str, timezone: str, region: str,
+                 explicit: dict[str, list[str]], date_order: str | None):
+        from wedsync_cli.transform.dates import AmbiguousDate, decide_order, parse_date
+        from wedsync_cli.transform.headers import resolve_headers
+
+        self.table = table
+        self.source = source
+        self.timezone = timezone
+        self.region = region
+        self.cols, self.unmapped = resolve_headers(table.headers, explicit)
+        identity = {"name", "first_name", "last_name", "email", "phone", "partner_first_name", "partner_email"}
+        if not identity & self.cols.keys():
+            shown = ", ".join(table.headers[:6]) + (" ..." if len(table.headers) > 6 else "")
+            raise DataError(
+                f"CSV file {table.path} has no column wedsync recognises as a name, email or phone "
+                f"(its header row is: {shown})",
+                fix="rename the columns (e.g. 'Name', 'Email', 'Wedding Date') or pass --mapping FILE or --preset NAME")
+        if not table.rows:
+            raise DataError(f"CSV file {table.path} has a header row but no data rows",
+                            fix="export the clients again and import the new file")
+        self.order = date_order
+        if "date" in self.cols and not self.order:
+            i = self.cols["date"]
+            values = [cells[i] for _, cells in table.rows if i < len(cells)]
+            order, dmy, mdy = decide_order(values)
+            if dmy and mdy:
+                raise DataError(
+                    f"CSV file {table.path} mixes day-first dates ({dmy} rows) and month-first dates ({mdy} rows)",
+                    fix="say which is right with --date-order dmy or --date-order mdy (or date_order in the config)")
+            self.order = order
+            if order is None:
+                for v in values:
+                    try:
+                        parse_date(v, None)
+                    except AmbiguousDate:
+                        raise DataError(
+                            f"CSV file {table.path} has dates such as {v.strip()!r} that could be day-first or "
+                            "month-first, and none that decides it",
+                            fix="pass --date-order dmy (25/12/2027) or --date-order mdy (12/25/2027), "
+                                "or set date_order in the config") from None
+                    except ValueError:
+                        continue
+        self.accepted = 0
+
+    def records(self) -> Iterator:
+        for line, cells in self.table.rows:
+            rec = self.convert(line, cells)
+            if not hasattr(rec, "reason"):
+                self.accepted += 1
+            yield rec
+        if self.accepted == 0:
+            raise DataError(f"CSV file {self.table.path} has no usable rows (every row was rejected)",
+                            fix="run it with --rejects FILE to see each row's reason, fix them and import again")
+
+    def raw_row(self, cells: list[str]) -> dict[str, str]:
+        headers = self.table.headers
+        raw = {h: (cells[i] if i < len(cells) else "") for i, h in enumerate(headers)}
+        for j in range(len(headers), len(cells)):
+            if cells[j].strip():
+                raw[f"column {j + 1}"] = cells[j]
+        return raw
+
+    def convert(self, line: int, cells: list[str]):
+        from wedsync_cli.domain.models import (
+            ClientData,
+            ImportRecord,
+            Person,
+            Rejected,
+            WeddingData,
+        )
+        from wedsync_cli.transform.dates import BadDate, parse_date, parse_time
+        from wedsync_cli.transform.emails import InvalidEmail, normalise_email
+        from wedsync_cli.transform.engine import wedding_day_event
+        from wedsync_cli.transform.names import split_couple, tidy
+        from wedsync_cli.transform.phones import normalise_phone
+        from wedsync_cli.transform.presets import STATUS_WORDS
+
+        cols = self.cols
+        n = len(cells)
+
+        def get(f: str) -> str:
+            i = cols.get(f)
+            return cells[i].strip() if i is not None and i < n else ""
+
+        raw = self.raw_row(cells)
+
+        def reject(reason: str):
+            return Rejected(source=self.source, reason=reason, raw=raw, row_number=line)
+
+        # -- names
+        p1 = [tidy(get("first_name")), tidy(get("last_name"))]
+        p2 = [tidy(get("partner_first_name")), tidy(get("partner_last_name"))]
+        name_cell = get("name")
+        if name_cell and not (p1[0] or p1[1]):
+            (a, b), partner = split_couple(name_cell)
+            p1 = [a, b]
+            if partner and not (p2[0] or p2[1]):
+                p2 = list(partner)
+        elif p1[0] and not (p2[0] or p2[1]) and (" & " in p1[0] or " and " in p1[0].lower()):
+            (a, _), partner = split_couple(f"{p1[0]} {p1[1] or ''}")  # "Jane & John" + "Smith"
+            if partner:
+                p1, p2 = [a, p1[1]], [partner[0], p1[1]]
+        # -- emails (a cell may hold both partners' addresses)
+        try:
+            emails = [normalise_email(e) for e in _split_emails(get("email"))]
+            partner_emails = [normalise_email(e) for e in _split_emails(get("partner_email"))]
+        except InvalidEmail as exc:
+            return reject(str(exc))
+        e1 = emails[0] if emails else None
+        e2 = partner_emails[0] if partner_emails else (emails[1] if len(emails) > 1 else None)
+        # -- phones
+        ph1 = normalise_phone(get("phone"), self.region)
+        ph2 = normalise_phone(get("partner_phone"), self.region)
+        # -- wedding
+        try:
+            day = parse_date(get("date"), self.order)
+            start = parse_time(get("start_time"))
+            end = parse_time(get("end_time"))
+        except BadDate as exc:
+            return reject(str(exc))
+        except ValueError as exc:
+            return reject(f"unreadable date ({exc})")
+        status_cell = get("status")
+        if status_cell:
+            status = STATUS_WORDS.get(" ".join(status_cell.lower().replace("-", " ").replace("_", " ").split()))
+            if status is None:
+                return reject(f"unknown status {status_cell!r} (use lead, booked, completed or cancelled)")
+        else:
+            status = "booked"  # contract: a row with no status counts as booked
+        venue = get("venue") or None
+        ext = get("external_id") or None
+        extra = {self.table.headers[i]: cells[i].strip() for i in self.unmapped if i < n and cells[i].strip()}
+        notes = get("notes") or None
+        try:
+            client = ClientData(
+                partner1=Person(first=p1[0], last=p1[1], email=e1, phone=ph1),
+                partner2=Person(first=p2[0], last=p2[1], email=e2, phone=ph2),
+                notes=notes, extra=extra)
+        except ValueError:
+            return reject("no name, email or phone for either partner")
+        wedding = None
+        events = []
+        if day or venue:
+            wedding = WeddingData(date=day, venue=venue, status=status, external_id=ext)
+            if day and start is not None:  # without times the engine makes (or keeps) the all-day event
+                events.append(wedding_day_event(day, self.timezone, start, end, location=venue))
+        return ImportRecord(source=self.source, external_id=ext, client=client, wedding=wedding, events=events,
+                            raw=raw, row_number=line)
+
+
+def _split_emails(cell: str) -> list[str]:
+    if not cell:
+        return []
+    if "@" not in cell:
+        return [cell]  # invalid, and the checker says why
+    return [e for e in _MULTI_EMAIL.split(cell) if e]
+
+
+# -- the import ----------------------------------------------------------------------------------
+@dataclass
+class CsvImport:
+    report: Any
+    headers: list[str]
+    table: CsvTable
+    unmapped: list[str]
+
+
+def import_csv(rt, path: str | Path, opts: CsvOptions, *, dry_run: bool = False,
+               progress: Callable[[int], None] | None = None,
+               on_start: Callable[[int], None] | None = None) -> CsvImport:
+    """Read, convert and apply one CSV file in one transaction; the core of `wedsync import csv`."""
+    from wedsync_cli.transform import ImportEngine
+
+    cfg = rt.config
+    table = read_table(path, opts.encoding)
+    source = opts.source or f"csv:{table.path.stem}"
+    conv = RowConverter(table, source=source, timezone=cfg.timezone, region=cfg.phone_region,
+                        explicit=explicit_columns(opts.mapping, opts.preset),
+                        date_order=opts.date_order or cfg.date_order)
+    if on_start is not None:
+        on_start(len(table.rows))
+    engine = ImportEngine(rt.store, source=source, timezone=cfg.timezone, dry_run=dry_run)
+    report = engine.apply(conv.records(), progress=progress)
+    unmapped = [table.headers[i] for i in conv.unmapped]
+    report.unmapped_fields.update(unmapped)
+    return CsvImport(report, table.headers, table, unmapped)
+
+
+def write_rejects(path: str | Path, headers: list[str], rejects: list) -> int:
+    """The rejected rows as they were plus a ``reason`` column, written atomically (tmp + rename)."""
+    p = Path(path)
+    cols = list(headers)
+    for r in rejects:
+        for k in r.raw:
+            if k not in cols:
+                cols.append(k)
+    reason_col = "reason" if "reason" not in cols else "wedsync_reason"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            w = csv.writer(f)
+            w.writerow([*cols, reason_col])
+            for r in rejects:
+                w.writerow([*(r.raw.get(c, "") for c in cols), r.reason])
+        os.replace(tmp, p)
+    except BaseException:
+        with __import__("contextlib").suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return len(rejects)
+
+
+class CsvSource:
+    """``[sources.<name>] provider = "csv"``: what `wedsync sync` runs to re-import the file."""
+
+    def __init__(self, rt, name: str, source_config):
+        self.rt = rt
+        self.name = name
+        self.config = source_config
+
+    def sync(self, full: bool = False, dry_run: bool = False):
+        c = self.config
+        get = (lambda k: getattr(c, k, None)) if not isinstance(c, dict) else c.get
+        if not get("path"):
+            from wedsync_cli.errors import ConfigError
+
+            raise ConfigError(f"Source {self.name!r} has no path",
+                              fix=f'set path = "clients.csv" under [sources.{self.name}] in the config')
+        cfg = self.rt.config
+        path = cfg.resolve_path(get("path"))
+        mapping = get("mapping")
+        opts = CsvOptions(mapping=cfg.resolve_path(mapping) if mapping else None, preset=get("preset"),
+                          encoding=get("encoding"), date_order=get("date_order"), source=f"csv:{self.name}")
+        # Every run reads the whole file; unchanged rows are recognised by hash and write nothing,
+        # so `full` needs nothing extra.
+        return import_csv(self.rt, path, opts, dry_run=dry_run).report
