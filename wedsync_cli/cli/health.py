@@ -1,7 +1,46 @@
-"""`wedsync health check` (being built: issue 7)."""
+"""`wedsync health check`: probe providers, record health, send alerts (what cron runs every 5 min)."""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
 app = typer.Typer(help="Probe providers, record health, send alerts.", no_args_is_help=True)
+
+
+@app.command("check")
+def check(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+):
+    """Probe every configured provider once, record health, send alerts. Exit 1 if a probe failed."""
+    from wedsync_cli.cli.output import console, emit_json, info, table
+    from wedsync_cli.monitoring.checks import run_health_check
+
+    rt = ctx.obj
+    doc = run_health_check(rt)
+    if as_json:
+        emit_json(doc)
+    else:
+        out = console()
+        if doc["probes"]:
+            out.print(table("Probes", ["provider", "result", "detail", "ms"], [
+                [p["provider"], p["status"], p["detail"], f"{p.get('latency_ms', 0):.0f}"] for p in doc["probes"]]))
+        else:
+            out.print("No network providers are configured; nothing to probe.")
+        if doc["providers"]:
+            out.print(table("Providers", ["provider", "state", "why", "last success"], [
+                [p["name"], p["state"], p["reason"], p["last_success"]] for p in doc["providers"]]))
+        pr = doc["protocol"]
+        out.print(f"Wedding-day protocol: {'ACTIVE' if pr['active'] else 'inactive'} ({pr['reason']})")
+        for a in doc["alerts"]["open"]:
+            out.print(f"[bold red]alert[/] {a['message']} (since {a['opened_at']})")
+        for n in doc["alerts"]["notifications"]:
+            info(f"{n['kind']} {n['alert']} via {n['channel']}: {n['status']}" + (f" ({n['error']})" if n["error"] else ""),
+                 rt.quiet)
+    if doc["exit_code"]:
+        failed = [p["provider"] for p in doc["probes"] if p["status"] == "failed"]
+        info(f"Health check finished but {', '.join(failed)} failed its probe. "
+             "Run `wedsync status` for details and `wedsync auth status --check` to test credentials.")
+        raise typer.Exit(doc["exit_code"])

@@ -30,12 +30,15 @@ def status(
              j.get("error") or ""] for j in doc["jobs"]]))
     if doc["providers"]:
         out.print(table("Providers", ["provider", "state", "last success", "error rate", "p50 ms", "p95 ms", "p99 ms"], [
-            [p["name"], p["state"], p.get("last_success"), f"{p.get('error_rate', 0):.0%}", p.get("p50_ms"),
+            [p["name"], p["state"], p.get("last_success"), f"{p.get('error_rate') or 0:.0%}", p.get("p50_ms"),
              p.get("p95_ms"), p.get("p99_ms")] for p in doc["providers"]]))
     ob, wh = doc["outbox"], doc["webhooks"]
     out.print(f"Outbox: {ob.get('pending', 0)} pending, {ob.get('dead', 0)} dead   "
               f"Webhooks: {wh.get('pending', 0)} pending, {wh.get('failed', 0)} failed, {wh.get('dead', 0)} dead   "
               f"Conflicts: {doc['conflicts']}")
+    pr = doc.get("protocol") or {}
+    if pr:
+        out.print(f"Wedding-day protocol: {'ACTIVE' if pr['active'] else 'inactive'} ({pr['reason']})")
     for line in doc.get("problems", []):
         out.print(f"[bold red]![/] {line}")
 

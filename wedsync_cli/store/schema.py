@@ -16,6 +16,7 @@ MIGRATION_SETS = [
     "wedsync_cli.sources.tave:migrations",
     "wedsync_cli.delivery.outbox:migrations",
     "wedsync_cli.webhooks.state:migrations",
+    "wedsync_cli.monitoring.schema:migrations",
 ]
 
 
