@@ -167,6 +167,14 @@ class CalendarBackend(ABC):
     def delete(self, remote: RemoteEvent) -> None:
         """Delete with If-Match; NotFound counts as done; PreconditionFailed on a mismatch."""
 
+    def advance_cursor(self, cursor: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The cursor after this run's own writes (called after the push, saved by the engine).
+
+        Token-based providers return it unchanged (their next listing echoes our writes, which the
+        engine recognises by hash); snapshot-based ones (the local folder) fold their writes in so a
+        file we wrote and someone then deleted is seen as deleted."""
+        return cursor
+
     # -- misc ---------------------------------------------------------------------------------------
     def check(self) -> None:
         """One cheap authenticated call (``auth status --check``, ``health check``)."""
