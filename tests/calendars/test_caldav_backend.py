@@ -8,12 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.standins.radicale_server import (  # noqa: F401 - pytest fixtures
-    fresh_radicale,
-    radicale,
-    radicale_auth,
-    vevent_ics,
-)
+from tests.standins.radicale_server import vevent_ics
 from wedsync_cli.calendars.backend import (
     BackendContext,
     CursorExpired,
@@ -25,6 +20,8 @@ from wedsync_cli.calendars.caldav_backend import CalDAVBackend
 from wedsync_cli.clock import FixedClock
 from wedsync_cli.errors import AuthRefused, ConfigError, ProviderUnavailable, RateLimited
 from wedsync_cli.http.client import CallRecorder, RetryPolicy
+
+pytest_plugins = ["tests.standins.radicale_fixtures"]  # the radicale / fresh_radicale fixtures
 
 
 class Creds:

@@ -15,6 +15,7 @@ Retry-After, or holding a request until released) without a separate proxy proce
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -231,8 +232,8 @@ class RadicaleServer:
         col.mkdir(parents=True, exist_ok=True)
         props = col / ".Radicale.props"
         if not props.exists():
-            props.write_text('{"C:supported-calendar-component-set": "VEVENT", "D:displayname": "%s", '
-                             '"tag": "VCALENDAR"}' % cal_id)
+            props.write_text(json.dumps({"C:supported-calendar-component-set": "VEVENT",
+                                         "D:displayname": cal_id, "tag": "VCALENDAR"}))
         for name, text in items.items():
             (col / name).write_text(text, newline="")
         # Radicale caches a collection's sync state by its files' mtimes; touching the folder makes
@@ -270,38 +271,3 @@ def wait_for(predicate, timeout: float = 10.0) -> bool:
         time.sleep(0.01)
     return False
 
-
-# -- pytest fixtures (import them into a test module: `from tests.standins.radicale_server import radicale`)
-try:
-    import pytest
-except ImportError:  # benchmarks import this module without pytest
-    pytest = None
-
-if pytest is not None:
-
-    @pytest.fixture(scope="module")
-    def radicale():
-        """One no-auth Radicale per test module; tests make their own calendars on it."""
-        srv = RadicaleServer().start()
-        yield srv
-        srv.stop()
-
-    @pytest.fixture(scope="module")
-    def radicale_auth():
-        """Radicale with htpasswd plain auth: user ``alice``, password ``right-password``."""
-        srv = RadicaleServer(users={"alice": "right-password"}).start()
-        yield srv
-        srv.stop()
-
-    @pytest.fixture
-    def fresh_radicale(radicale):
-        """The module's Radicale with faults, holds and request log reset."""
-        radicale.faults.queue.clear()
-        radicale.faults.rate = 0.0
-        radicale.faults.path_filter = radicale.faults.method_filter = None
-        radicale.faults.retry_after = "1"
-        radicale.hold = None
-        radicale.held.clear()
-        radicale.release.clear()
-        radicale.reset_requests()
-        return radicale

@@ -190,7 +190,7 @@ class CalDAVBackend(CalendarBackend):
             attempt += 1
             t0 = time.perf_counter()
 
-            def record(status, outcome, error=None):
+            def record(status, outcome, error=None, t0=t0):
                 if self.ctx.recorder is not None:
                     self.ctx.recorder.record(CallRecord(
                         at=iso(self.ctx.clock.now()) or "", provider=self.provider, operation=operation,
@@ -375,7 +375,6 @@ class CalDAVBackend(CalendarBackend):
         resp = self._dav().put(self._url(remote_id), self._body(uid, fields),
                                {"Content-Type": "text/calendar; charset=utf-8", "If-None-Match": "*"})
         if resp.status in (200, 201, 204):
-            _crash_point("caldav.after_create")
             return RemoteEvent(remote_id=remote_id, etag=self._etag_after_write(resp, remote_id), uid=uid,
                                fields=fields)
         if resp.status == 412:
@@ -457,16 +456,6 @@ def _dav_reason(exc: Exception) -> str:
     status = getattr(exc, "status", None)
     reason = str(getattr(exc, "reason", "") or "").split("\n")[0][:120]
     return f"HTTP {status}: {reason}" if status else (reason or type(exc).__name__)
-
-
-def _crash_point(name: str) -> None:
-    """Test-only SIGKILL at a named point (WEDSYNC_TEST_CRASH_AT), for the kill -9 tests."""
-    import os
-
-    if os.environ.get("WEDSYNC_TEST_CRASH_AT"):
-        from wedsync_cli.delivery.crashpoints import crash_point
-
-        crash_point(name)
 
 
 def check(rt, provider: str = "caldav") -> str:
