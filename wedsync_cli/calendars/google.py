@@ -244,7 +244,14 @@ class GoogleBackend(CalendarBackend):
         private = ((item.get("extendedProperties") or {}).get("private") or {})
         uid = private.get(MARKER) or uid_from_google_id(eid)
         fields = None if item.get("status") == "cancelled" else google_to_fields(item)
-        return RemoteEvent(remote_id=eid, etag=item.get("etag"), uid=uid, fields=fields, raw=item)
+        modified = None
+        if item.get("updated"):
+            try:
+                modified = datetime.fromisoformat(item["updated"].replace("Z", "+00:00"))
+            except ValueError:
+                modified = None
+        return RemoteEvent(remote_id=eid, etag=item.get("etag"), uid=uid, fields=fields, raw=item,
+                           modified=modified)
 
     # -- writing ----------------------------------------------------------------------------------
     def _body(self, uid: str, fields: EventFields) -> dict[str, Any]:
