@@ -38,6 +38,24 @@ def _report(ctx: click.Context, exc: BaseException) -> int:
     return code
 
 
+def _typer_flow_exceptions() -> tuple[type[BaseException], ...]:
+    """typer >= 0.20 vendors click: its Exit/Abort/usage errors are not click's classes."""
+    out: list[type[BaseException]] = []
+    try:
+        from typer import exceptions as tex
+
+        out += [tex.Exit, tex.Abort]
+        from typer._click import exceptions as tcx
+
+        out.append(tcx.ClickException)
+    except (ImportError, AttributeError):
+        pass
+    return tuple(out)
+
+
+_TYPER_FLOW = _typer_flow_exceptions()
+
+
 class WedsyncGroup(TyperGroup):
     """Catches domain errors from any subcommand (CliRunner and the console script alike)."""
 
@@ -47,7 +65,7 @@ class WedsyncGroup(TyperGroup):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, *_TYPER_FLOW):
             raise
         except KeyboardInterrupt:
             sys.stderr.write("Interrupted; nothing half-written was kept. Rerun to continue.\n")
