@@ -34,6 +34,9 @@ REGISTRY: dict[str, dict[str, str]] = {
     "check": {
         "tave": "wedsync_cli.sources.tave:check",
         "caldav": "wedsync_cli.calendars.caldav_backend:check",
+        "resend": "wedsync_cli.email.resend:check",
+        "sendgrid": "wedsync_cli.email.sendgrid:check",
+        "smtp": "wedsync_cli.email.smtp:check",
     },
     # Email providers (wedsync_cli.email.providers)
     "email": {
