@@ -34,6 +34,8 @@ REGISTRY: dict[str, dict[str, str]] = {
     "check": {
         "tave": "wedsync_cli.sources.tave:check",
         "caldav": "wedsync_cli.calendars.caldav_backend:check",
+        "google": "wedsync_cli.auth_flows.google:check",
+        "outlook": "wedsync_cli.auth_flows.outlook:check",
         "resend": "wedsync_cli.email.resend:check",
         "sendgrid": "wedsync_cli.email.sendgrid:check",
         "smtp": "wedsync_cli.email.smtp:check",
