@@ -1,0 +1,1 @@
+"""Installing the periodic jobs (systemd timers or cron)."""
