@@ -413,6 +413,10 @@ class TaveSource:
                 changed = self._mirror(fetched)
                 gone = self._gone(fetched) if full else {r: set() for r in RESOURCES}
                 affected = self._affected_jobs(changed, gone)
+                if full:  # a full pass re-checks every job (unchanged ones cost a hash compare)
+                    affected |= {r[0] for r in store.execute("SELECT id FROM tave_objects WHERE resource = 'job'")}
+                # Rejected jobs are retried until fixed, so they stay visible in every report.
+                affected |= set(cursor.get("rejected_jobs") or [])
                 records = self._records(affected, gone, cfg.timezone, cfg.phone_region)
                 self._tombstone_events(gone["event"] | self._hidden_events(changed))
                 self._forget(gone)
@@ -425,7 +429,9 @@ class TaveSource:
                 crash_point("tave.before_commit")
                 if dry_run:
                     raise _Rollback
-                store.set_cursor(CURSOR_KEY, self._next_cursor(fetched, cursor, full))
+                nxt = self._next_cursor(fetched, cursor, full)
+                nxt["rejected_jobs"] = sorted({r.raw["job"]["id"] for r in report.rejects if r.raw.get("job")})
+                store.set_cursor(CURSOR_KEY, nxt)
         except _Rollback:
             pass
         crash_point("tave.after_commit")
