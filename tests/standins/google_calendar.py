@@ -48,6 +48,7 @@ class OAuthTokens:
         self.error_shape = error_shape
         self.access: set[str] = set()
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> client_id
+        self.codes: dict[str, str] = {}           # authorization code -> client_id
         self.refuse_all = False
         self.refresh_calls = 0
         self.expires_in = 3599
@@ -88,10 +89,33 @@ class OAuthTokens:
         auth = req.headers.get("authorization", "")
         return auth.startswith("Bearer ") and auth[7:] in self.access
 
+    def new_code(self, client_id: str) -> str:
+        code = "4/code-" + secrets.token_urlsafe(8)
+        with self._lock:
+            self.codes[code] = client_id
+        return code
+
+    def _exchange_code(self, form: dict[str, str]) -> Response:
+        client = self.codes.pop(form.get("code", ""), None)
+        if client is None or client != form.get("client_id") or not form.get("code_verifier"):
+            return Response(400, {"error": "invalid_grant", "error_description": "Malformed auth code."})
+        rt = "1//rt-" + secrets.token_urlsafe(12)
+        self.refresh_tokens[rt] = client
+        tok = "ya29.sa-" + secrets.token_urlsafe(12)
+        self.access.add(tok)
+        return Response(200, {"access_token": tok, "expires_in": self.expires_in, "refresh_token": rt,
+                              "token_type": "Bearer", "scope": " ".join(form.get("scope", "").split())
+                              or "https://www.googleapis.com/auth/calendar.events"})
+
     def _token(self, req: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs(req.body.decode()).items()}
         with self._lock:
             self.refresh_calls += 1
+            basic = req.headers.get("authorization", "")
+            if basic.startswith("Basic ") and "client_id" not in form:  # RFC 6749 2.3.1 client auth
+                form["client_id"] = base64.b64decode(basic[6:]).decode().split(":", 1)[0]
+            if form.get("grant_type") == "authorization_code":
+                return self._exchange_code(form)
             rt = form.get("refresh_token", "")
             ok = (form.get("grant_type") == "refresh_token" and not self.refuse_all
                   and self.refresh_tokens.get(rt) == form.get("client_id"))
