@@ -665,6 +665,7 @@ class SyncEngine:
                 self._save_link({**link, "remote_id": None, "etag": None, "remote_hash": None, "state": PENDING})
             self._create(ev, self._links[ev["id"]])
             return
+        _crash_point("sync.after_update")
         with self.store.transaction():
             self._save_link({**link, "etag": new.etag, "local_version": ev["version"], "local_hash": lhash,
                              "remote_hash": new.fields.hash() if new.fields else lhash, "state": SYNCED})
@@ -710,6 +711,7 @@ class SyncEngine:
                 if winner == "local" and retry and link["event_id"] in self._links:
                     self._delete(self._links[link["event_id"]], retry=False)
                 return
+        _crash_point("sync.after_delete")
         with self.store.transaction():
             self._drop_link(link["event_id"])
         self.result["pushed"]["deleted"] += 1
