@@ -285,3 +285,52 @@ def test_icloud_uid_is_scoped_per_calendar_and_marker_read_back():
     assert "X-WEDSYNC-UID:evtX@wedsync" in body and "DTEND" in body
     ev = b._remote_event("/123/calendars/weddings/evtX-wedsync.ics", '"e1"', body)
     assert ev.ours and ev.event_id == "evtX"
+
+
+def test_incremental_sync_retries_429_through_the_clock(fresh_radicale, cal_url):
+    b = make_backend(cal_url)
+    cursor = b.changes(None).cursor
+    fresh_radicale.calendar(cal_url).add_event(vevent_ics("late-1", "Added elsewhere"))
+    fresh_radicale.faults.retry_after = "2"
+    fresh_radicale.faults.queue.append("429")
+    b2 = make_backend(cal_url)
+    t0 = b2.ctx.clock.now()
+    [item] = b2.changes(cursor).items
+    assert item.fields.title == "Added elsewhere"
+    assert (b2.ctx.clock.now() - t0).total_seconds() == 2
+    assert [r.status for r in b2.ctx.recorder.drain()][:2] == [429, 207]
+
+
+def test_a_run_with_nothing_to_do_does_not_load_the_caldav_library(fresh_radicale, cal_url, tmp_path):
+    """The no-change path is one stdlib REPORT: caldav (niquests, lxml) stays unimported."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    b = make_backend(cal_url)
+    b.create(uid_for("imp1"), fields())
+    cursor = b.changes(None).cursor
+    script = (
+        "import json, sys\n"
+        "from datetime import datetime, UTC\n"
+        "from pathlib import Path\n"
+        "from wedsync_cli.calendars.backend import BackendContext\n"
+        "from wedsync_cli.calendars.caldav_backend import CalDAVBackend\n"
+        "from wedsync_cli.clock import FixedClock\n"
+        "from wedsync_cli.http.client import CallRecorder\n"
+        "class C:\n"
+        "    def require(self, p, login_hint=None): return {'username': 'alice', 'password': 'x'}\n"
+        "url, cursor = sys.argv[1], json.loads(sys.argv[2])\n"
+        "ctx = BackendContext(name='w', calendar=url, provider_config={}, credentials=C(),\n"
+        "    clock=FixedClock(datetime(2026, 1, 1, tzinfo=UTC)), recorder=CallRecorder(), state_dir=Path('.'))\n"
+        "ch = CalDAVBackend(ctx).changes(cursor)\n"
+        "print(json.dumps({'items': len(ch.items), 'requests': ch.requests,\n"
+        "                  'caldav_loaded': 'caldav' in sys.modules, 'niquests_loaded': 'niquests' in sys.modules}))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    p = subprocess.run([sys.executable, "-c", script, cal_url, json.dumps(cursor)], capture_output=True,
+                       text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(root)})
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out == {"items": 0, "requests": 1, "caldav_loaded": False, "niquests_loaded": False}
