@@ -1,0 +1,35 @@
+"""`wedsync --help` stays cheap: no heavy library is imported just to show help (lazy imports)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("httpx", "msal", "google_auth_oauthlib", "caldav", "sqlite_utils", "keyring", "jinja2", "icalendar")
+
+
+def imported_modules(*args: str) -> set[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    p = subprocess.run([sys.executable, "-X", "importtime", "-m", "wedsync_cli", *args], capture_output=True,
+                       text=True, env=env, cwd=ROOT, timeout=60)
+    assert p.returncode == 0, p.stderr[-2000:]
+    mods = set()
+    for line in p.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            mods.add(line.rsplit("|", 1)[1].strip())
+    assert "wedsync_cli.cli.app" in mods  # the measurement itself worked
+    return mods
+
+
+def test_help_imports_no_heavy_library():
+    mods = imported_modules("--help")
+    loaded = sorted(m for m in mods if m.split(".")[0] in HEAVY)
+    assert loaded == []
+
+
+def test_import_help_imports_no_heavy_library():
+    mods = imported_modules("import", "csv", "--help")
+    assert sorted(m for m in mods if m.split(".")[0] in HEAVY + ("phonenumbers", "email_validator")) == []
