@@ -89,6 +89,7 @@ class StandinServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in two writes: avoid 40 ms delayed-ACK stalls
 
             def log_message(self, *a):  # quiet
                 pass
