@@ -71,6 +71,8 @@ def test_provider_states(runtime):
     # a success resets it
     add_calls(store, [(iso(NOW), "resend", "emails.send", 200, "ok", 1.0)])
     assert {p["name"]: p for p in provider_health(store, cfg, NOW)}["resend"]["state"] == "degraded"  # 3/24 >= 10 %
+    later = NOW + timedelta(minutes=6)
+    assert {p["name"]: p for p in provider_health(store, cfg, later)}["resend"]["state"] == "healthy"
 
 
 def test_classify_error_rate_threshold():
@@ -78,15 +80,19 @@ def test_classify_error_rate_threshold():
     s = metrics.Stats()
     for outcome, status in [("ok", 200), ("error", 500), ("ok", 200), ("ok", 200)]:
         s.add_call(outcome, status, 1.0)
-    assert classify({"consecutive_failures": 0}, s, cfg)[0] == "healthy"
+    recent_fail = {"consecutive_failures": 0, "last_fail_at": iso(NOW - timedelta(minutes=1))}
+    assert classify(recent_fail, s, cfg, NOW)[0] == "healthy"
     s.add_call("error", 500, 1.0)
     s.add_call("ok", 200, 1.0)
     s.add_call("error", 429, 1.0)
-    assert classify({"consecutive_failures": 0}, s, cfg)[0] == "healthy"  # 2 of 7
+    assert classify(recent_fail, s, cfg, NOW)[0] == "healthy"  # 2 of 7
     s.add_call("error", None, 1.0)  # timeout: 3 of 8
     s.add_call("error", 503, 1.0)  # 4 of 9 ...
     s.add_call("error", 502, 1.0)  # 5 of 10 = the threshold
-    assert classify({"consecutive_failures": 0}, s, cfg)[0] == "degraded"
+    assert classify(recent_fail, s, cfg, NOW)[0] == "degraded"
+    # quiet for longer than quiet_minutes: healthy again
+    quiet = {"consecutive_failures": 0, "last_fail_at": iso(NOW - timedelta(minutes=6))}
+    assert classify(quiet, s, cfg, NOW)[0] == "healthy"
 
 
 def test_retention_keeps_raw_window_and_only_rolled_up_rows(runtime):

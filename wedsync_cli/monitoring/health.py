@@ -4,7 +4,8 @@ Rules (``[health]`` keys, defaults in brackets):
 - down: the last ``down_after_failures`` [3] calls to the provider failed (retries count: one
   probe that exhausts its retries is enough) — a failure is no answer, a 5xx, 401/403 or 429;
 - degraded: not down, and the latest call failed, or the failure rate of the last
-  ``window_minutes`` [60] is at least ``degraded_error_rate`` [0.1] over ``min_calls`` [5] calls;
+  ``window_minutes`` [60] is at least ``degraded_error_rate`` [0.1] over ``min_calls`` [5] calls
+  and a call failed within the last ``quiet_minutes`` [5];
 - healthy otherwise (including "no calls yet": ``last_success`` is then null).
 Latency quantiles and the reported error rate cover ``[metrics] window_hours`` [24].
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from wedsync_cli.clock import iso
 from wedsync_cli.monitoring import metrics
 
 # Providers that make no network calls are never listed.
@@ -40,7 +42,8 @@ def _setting(config, section: str, key: str, default):
     return (getattr(config, section, None) or {}).get(key, default)
 
 
-def classify(last: dict[str, Any] | None, recent: metrics.Stats | None, config) -> tuple[str, str]:
+def classify(last: dict[str, Any] | None, recent: metrics.Stats | None, config,
+             now: datetime | None = None) -> tuple[str, str]:
     """(state, why) for one provider."""
     down_after = int(_setting(config, "health", "down_after_failures", 3))
     rate_limit = float(_setting(config, "health", "degraded_error_rate", 0.1))
@@ -50,7 +53,11 @@ def classify(last: dict[str, Any] | None, recent: metrics.Stats | None, config) 
         return "down", f"the last {last['consecutive_failures']} calls failed ({err})"
     if last and (last.get("consecutive_failures") or 0) > 0:
         return "degraded", "the latest call failed"
-    if recent is not None and recent.calls >= min_calls and recent.failures / recent.calls >= rate_limit:
+    quiet = float(_setting(config, "health", "quiet_minutes", 5))
+    if (recent is not None and recent.calls >= min_calls and recent.failures / recent.calls >= rate_limit
+            and last and last.get("last_fail_at") and now is not None
+            and last["last_fail_at"] > (iso(now - timedelta(minutes=quiet)) or "")):
+        # Still failing now and then; once it has gone `quiet_minutes` without a failure it is healthy.
         return "degraded", f"{recent.failures} of the last {recent.calls} calls failed"
     return "healthy", "ok"
 
@@ -70,7 +77,7 @@ def provider_health(store, config, now: datetime, names: list[str] | None = None
     out = []
     for name in wanted:
         s = stats.get(name) or metrics.Stats()
-        state, why = classify(last.get(name), recent.get(name), config)
+        state, why = classify(last.get(name), recent.get(name), config, now)
         lp = last.get(name) or {}
         out.append({"name": name, "state": state, "last_success": lp.get("last_ok_at"),
                     "error_rate": s.error_rate, "p50_ms": s.quantile(0.5), "p95_ms": s.quantile(0.95),
