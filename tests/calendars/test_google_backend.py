@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.calendars.backend_contract import BackendContract
 from tests.standins.google_calendar import GoogleCalendarStandin
 from wedsync_cli.calendars.backend import (
     BackendContext,
@@ -276,3 +277,26 @@ def test_standin_events_match_the_discovery_document(google, standin):
         jsonschema.validate(item, event)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"id": "x", "notAnEventField": 1}, event)
+
+
+class TestGoogleContract(BackendContract):
+    """The shared backend contract (vdirsyncer-style) against the Google stand-in."""
+
+    @pytest.fixture
+    def backend(self, google):
+        return google()
+
+    @pytest.fixture
+    def add_foreign(self, backend, standin, google):
+        def add(title: str = "Dentist") -> str:
+            return standin.put_event(google.cal, {"summary": title, "start": {"date": "2027-06-01"},
+                                                  "end": {"date": "2027-06-02"}})["id"]
+
+        return add
+
+    @pytest.fixture
+    def edit_out_of_band(self, backend, standin, google):
+        def edit(remote, title: str) -> None:
+            standin.put_event(google.cal, {"id": remote.remote_id, "summary": title})
+
+        return edit

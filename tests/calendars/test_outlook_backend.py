@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.calendars.backend_contract import BackendContract
 from tests.standins.graph import GraphStandin
 from wedsync_cli.calendars.backend import BackendContext, CursorExpired, EventFields, PreconditionFailed, uid_for
 from wedsync_cli.calendars.outlook import OutlookBackend
@@ -225,3 +226,27 @@ def test_thirty_percent_faults_converge_without_duplicates(outlook, standin):
     assert len(standin.live_events(outlook.cal)) == 15
     assert sorted(i.event_id for i in listing.items) == sorted(f"f{i}" for i in range(15))
     assert standin.max_in_flight <= 4
+
+
+class TestOutlookContract(BackendContract):
+    """The shared backend contract (vdirsyncer-style) against the Graph stand-in."""
+
+    @pytest.fixture
+    def backend(self, outlook):
+        return outlook()
+
+    @pytest.fixture
+    def add_foreign(self, backend, standin, outlook):
+        def add(title: str = "Dentist") -> str:
+            return standin.put_event(outlook.cal, {
+                "subject": title, "start": {"dateTime": "2027-06-01T09:00:00", "timeZone": "UTC"},
+                "end": {"dateTime": "2027-06-01T10:00:00", "timeZone": "UTC"}})["id"]
+
+        return add
+
+    @pytest.fixture
+    def edit_out_of_band(self, backend, standin, outlook):
+        def edit(remote, title: str) -> None:
+            standin.put_event(outlook.cal, {"subject": title}, eid=remote.remote_id)
+
+        return edit
