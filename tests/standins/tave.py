@@ -58,6 +58,8 @@ class TaveStandin:
         self._now = start
         self._lock = threading.RLock()
         self.data: dict[str, dict[str, dict[str, Any]]] = {r: {} for r in RESOURCES}
+        self._version = 0  # bumped on every write; sorted listings are cached per version
+        self._sorted: dict[tuple, tuple[int, list]] = {}
         self.studio = {
             "id": self.new_id(), "name": "Bright Lights Photography", "currencyCode": "GBP",
             "dateFormat": "j/n/Y", "timeFormat": "H:i", "email": "studio@example.com",
@@ -113,6 +115,7 @@ class TaveStandin:
             obj["modified"] = ts
             obj["links"] = self._links(resource, obj["id"])
             self.data[resource][obj["id"]] = obj
+            self._version += 1
             return obj
 
     def add_person(self, first: str | None, last: str | None, email: str | None = None,
@@ -169,11 +172,13 @@ class TaveStandin:
             obj = self.data[resource][id_]
             obj.update(changes)
             obj["modified"] = self._tick()
+            self._version += 1
             return obj
 
     def delete(self, resource: str, id_: str) -> None:
         with self._lock:
             self.data[resource].pop(id_, None)
+            self._version += 1
 
     def populate(self, n_jobs: int, extra_contacts: int = 0) -> None:
         """Bulk data for benchmarks: n_jobs couples (2 contacts, 1 job, 2 job-contacts, 1 event each)
@@ -182,7 +187,7 @@ class TaveStandin:
         lasts = ["Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Davies", "Evans"]
         for i in range(n_jobs):
             f1, f2, last = firsts[i % 10], firsts[(i + 3) % 10], lasts[i % 8]
-            day = (datetime(2027, 1, 1) + timedelta(days=i % 700)).strftime("%Y-%m-%d")
+            day = (datetime(2027, 1, 1) + timedelta(days=i)).strftime("%Y-%m-%d")  # one couple per day
             self.add_wedding((f1, last, f"{f1.lower()}.{i}@example.com"),
                              (f2, last, f"{f2.lower()}.{i}@example.org"), day,
                              stage=("booked", "lead", "completed", "fulfillment")[i % 4])
@@ -249,7 +254,14 @@ class TaveStandin:
                 errors["sortBy"] = [f"'{sort}' is not a valid sort."]
             if errors:
                 return Response(400, error_body(400, "Validation Error", errors, "validation-error"))
+            cache_key = (resource, field, direction, req.arg("includeHidden"), req.arg("includeClosed"),
+                         req.arg("jobId"), req.arg("contactId"), req.arg("email"))
             with self._lock:
+                cached = self._sorted.get(cache_key)
+                if cached is not None and cached[0] == self._version:
+                    items = cached[1]
+                    return self._page(collection_type, items, page, size)
+                version = self._version
                 items = list(self.data[resource].values())
             if hideable and req.arg("includeHidden", "false") != "true":
                 items = [o for o in items if not o.get("hidden")]
@@ -264,15 +276,19 @@ class TaveStandin:
             # Ties on the sort field keep id order, as a database ORDER BY field, id would.
             items.sort(key=lambda o: o["id"])
             items.sort(key=lambda o: (o.get(field) is None, o.get(field) or ""), reverse=direction == "desc")
-            total = len(items)
-            pages = max(1, -(-total // size))
-            with self._lock:  # copies, so later test edits never change an answer already sent
-                chunk = [json.loads(json.dumps(o)) for o in items[(page - 1) * size: page * size]]
-            return Response(200, {"type": collection_type, "items": chunk,
-                                  "meta": {"currentPage": page, "totalPages": pages, "totalItems": total,
-                                           "rows": size}})
+            with self._lock:
+                self._sorted[cache_key] = (version, items)
+            return self._page(collection_type, items, page, size)
 
         return listing
+
+    def _page(self, collection_type: str, items: list[dict], page: int, size: int) -> Response:
+        total = len(items)
+        pages = max(1, -(-total // size))
+        with self._lock:  # copies, so later test edits never change an answer already sent
+            chunk = [json.loads(json.dumps(o)) for o in items[(page - 1) * size: page * size]]
+        return Response(200, {"type": collection_type, "items": chunk,
+                              "meta": {"currentPage": page, "totalPages": pages, "totalItems": total, "rows": size}})
 
 
 def _int(value: str | None, name: str, errors: dict[str, list[str]], minimum: int | None = None,
