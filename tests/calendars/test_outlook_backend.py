@@ -10,7 +10,13 @@ import pytest
 
 from tests.calendars.backend_contract import BackendContract
 from tests.standins.graph import GraphStandin
-from wedsync_cli.calendars.backend import BackendContext, CursorExpired, EventFields, PreconditionFailed, uid_for
+from wedsync_cli.calendars.backend import (
+    BackendContext,
+    CursorExpired,
+    EventFields,
+    PreconditionFailed,
+    uid_for,
+)
 from wedsync_cli.calendars.outlook import OutlookBackend
 from wedsync_cli.clock import FixedClock
 from wedsync_cli.errors import AuthRefused, ConfigError

@@ -360,9 +360,10 @@ class GoogleCalendarStandin:
             lose = self.lose_write_answers > 0
             if lose:
                 self.lose_write_answers -= 1
+        hold = self.hold_inserts  # read before signalling, so a test swapping it cannot race us
         self.insert_applied.set()
-        if self.hold_inserts is not None:
-            self.hold_inserts.wait(30)
+        if hold is not None:
+            hold.wait(30)
         if lose:
             return google_error(503, "backendError", "Backend Error")
         return Response(200, out)

@@ -385,9 +385,10 @@ class GraphStandin:
             lose = self.lose_write_answers > 0
             if lose:
                 self.lose_write_answers -= 1
+        hold = self.hold_inserts  # read before signalling, so a test swapping it cannot race us
         self.insert_applied.set()
-        if self.hold_inserts is not None:
-            self.hold_inserts.wait(30)
+        if hold is not None:
+            hold.wait(30)
         if lose:
             return self._fault("503")
         return Response(201, out)

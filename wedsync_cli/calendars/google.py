@@ -74,10 +74,6 @@ def classify(resp) -> str | None:
     return None
 
 
-def _fmt_date(v: date | datetime) -> str:
-    return v.isoformat()
-
-
 def fields_to_google(fields: EventFields, default_tz: str) -> dict[str, Any]:
     if fields.all_day:
         start = {"date": _as_date(fields.start).isoformat()}
@@ -86,9 +82,8 @@ def fields_to_google(fields: EventFields, default_tz: str) -> dict[str, Any]:
         tz = fields.tz or default_tz
         start = {"dateTime": _aware(fields.start, tz).isoformat(), "timeZone": tz}
         end = {"dateTime": _aware(fields.end, tz).isoformat(), "timeZone": tz}
-    body: dict[str, Any] = {"summary": fields.title, "start": start, "end": end,
-                            "location": fields.location or "", "description": fields.description or ""}
-    return body
+    return {"summary": fields.title, "start": start, "end": end,
+            "location": fields.location or "", "description": fields.description or ""}
 
 
 def _as_date(v: date | datetime) -> date:
@@ -109,7 +104,7 @@ def google_to_fields(item: dict[str, Any]) -> EventFields | None:
     start, end = item.get("start") or {}, item.get("end") or {}
     if "date" in start:
         return EventFields(title=item.get("summary") or "", start=date.fromisoformat(start["date"]),
-                           end=date.fromisoformat((end.get("date") or start["date"])), all_day=True,
+                           end=date.fromisoformat(end.get("date") or start["date"]), all_day=True,
                            tz=None, location=item.get("location") or None,
                            description=item.get("description") or None)
     if "dateTime" not in start:
