@@ -308,8 +308,8 @@ def flush_email(rt, *, limit: int | None = None, ids: list[int] | None = None,
 
 # -- queueing ----------------------------------------------------------------------------------
 def queue(rt, template: str, *, wedding_id: str | None = None, client_id: str | None = None,
-          to: str | None = None, extra: dict[str, Any] | None = None, dry_run: bool = False
-          ) -> tuple[int | None, bool, OutgoingEmail, str]:
+          to: str | None = None, extra: dict[str, Any] | None = None, dry_run: bool = False,
+          key: str | None = None) -> tuple[int | None, bool, OutgoingEmail, str]:
     """Render ``template`` for its recipients and put it in the outbox (unless ``dry_run``).
 
     Returns (outbox id, newly created, the message, the key)."""
@@ -317,13 +317,21 @@ def queue(rt, template: str, *, wedding_id: str | None = None, client_id: str | 
 
     entity, recipients, ctx = resolve(rt, wedding_id=wedding_id, client_id=client_id, to=to)
     ctx.update(extra or {})
-    key, msg = build_message(rt, template, recipients, ctx, entity)
+    content_key, msg = build_message(rt, template, recipients, ctx, entity)
+    key = key or content_key
     if dry_run:
         return None, False, msg, key
     meta = {"template": template, "wedding_id": wedding_id, "client_id": client_id}
     item_id, created = Outbox(rt.store, rt.clock).enqueue(KIND, key, ", ".join(recipients), msg.to_payload(),
                                                           meta=meta)
     return item_id, created, msg, key
+
+
+def queue_timeline_digests(rt) -> int:
+    """See wedsync_cli.email.timeline (re-exported for the sync command)."""
+    from wedsync_cli.email.timeline import queue_timeline_digests as q
+
+    return q(rt)
 
 
 def message_view(item: OutboxItem) -> dict[str, Any]:
