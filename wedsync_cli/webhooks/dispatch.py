@@ -269,7 +269,7 @@ def flush(rt, *, limit: int | None = None, only: list[str] | None = None, rng: r
             if not futures:
                 break
             done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
-            for fut in done:
+            for fut in done:  # one commit per outcome: a kill -9 repeats as little as possible
                 name = futures.pop(fut)
                 lane = lanes[name]
                 lane.inflight -= 1
