@@ -176,3 +176,12 @@ def test_serve_as_a_subprocess(cli_subprocess, tmp_path):
         p.terminate()
         p.wait(timeout=10)
         p.stderr.close()
+
+
+def test_send_flush_delivers_webhooks_too(cli, setup, rx):
+    setup("wedding.booked", {"id": "w1"})
+    r = cli("send", "--flush", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert r.json["webhooks"]["delivered"] == 1
+    (req,) = rx.received("site")
+    assert Webhook(SECRET).verify(req.body, req.headers)["type"] == "wedding.booked"
