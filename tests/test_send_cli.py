@@ -210,3 +210,26 @@ def test_flush_drains_and_reports_json(cli, config_file, home):
     assert {m["status"] for m in r.json["messages"]} == {"sent"}
     assert cli("send", "--flush", "--json").json["messages"] == []
     assert cli("status", "--json").json["outbox"]["sent"] == 2
+
+
+def test_flush_also_delivers_webhooks(cli, config_file, home):
+    from tests.standins.http import Response, StandinServer
+
+    rx = StandinServer()
+    rx.route("POST", "/hook")(lambda req: Response(204))
+    with rx:
+        write_config(config_file, f'\n[webhooks.crm]\nurl = "{rx.url}/hook"\nevents = ["email.*"]\nallow_private = true\n')
+        cli("auth", "set", "webhook:crm", "--from-file", "-",
+            input=json.dumps({"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}))
+        from wedsync_cli import notify
+        from wedsync_cli.paths import Paths
+        from wedsync_cli.store import Store
+
+        store = Store(Paths.resolve().db_file)
+        with store.transaction():
+            notify.emit(store, "email.failed", {"id": 1, "reason": "test"})
+        store.close()
+        r = cli("send", "--flush", "--json")
+        assert r.exit_code == 0, r.stderr
+        assert r.json["webhooks"]["delivered"] == 1
+        assert rx.count("POST", "/hook") == 1 and "webhook-signature" in rx.requests[0].headers
