@@ -334,3 +334,34 @@ def test_a_run_with_nothing_to_do_does_not_load_the_caldav_library(fresh_radical
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert out == {"items": 0, "requests": 1, "caldav_loaded": False, "niquests_loaded": False}
+
+
+def test_advance_cursor_skips_our_own_writes_but_never_someone_elses(fresh_radicale, cal_url):
+    b = make_backend(cal_url)
+    listing = b.changes(None)
+    b.create(uid_for("adv1"), fields())
+    b.create(uid_for("adv2"), fields(day=21))
+    advanced = b.advance_cursor(listing.cursor)
+    assert advanced["sync_token"] != listing.cursor["sync_token"]
+    nothing = make_backend(cal_url).changes(advanced)
+    assert nothing.items == [] and nothing.requests == 1
+
+    # Someone else edits between our write and the advance: the token stays, their edit is seen.
+    b2 = make_backend(cal_url)
+    cursor = b2.changes(advanced).cursor
+    created = b2.create(uid_for("adv3"), fields(day=22))
+    fresh_radicale.calendar(cal_url).add_event(vevent_ics("theirs-1", "Theirs"))
+    assert b2.advance_cursor(cursor) == cursor
+    seen = make_backend(cal_url).changes(cursor).items
+    assert {i.fields.title for i in seen} == {"Theirs", created.fields.title}
+
+    # An update of ours that someone overwrote before the advance is not swallowed either.
+    b3 = make_backend(cal_url)
+    cursor = b3.changes(None).cursor
+    mine = b3.get(created.remote_id)
+    b3.update(mine, fields(title="mine v2", day=22))
+    obj = fresh_radicale.calendar(cal_url).event_by_url(cal_url + "adv3-wedsync.ics")
+    obj.load()
+    obj.icalendar_component["SUMMARY"] = "theirs v3"
+    obj.save(precondition="etag", increase_seqno=False)
+    assert b3.advance_cursor(cursor) == cursor

@@ -97,6 +97,10 @@ class CalDAVBackend(CalendarBackend):
 
         self.retry = ctx.options.get("retry") or RetryPolicy()
         self._multiget_chunk = int(ctx.options.get("multiget_chunk") or MULTIGET_CHUNK)
+        # This run's own writes (href -> etag we got back) and deletes, for advance_cursor.
+        self._written: dict[str, str | None] = {}
+        self._deleted_by_us: set[str] = set()
+        self._etags: dict[str, str] = {}  # etags listed by the last probe
 
     # -- connection -------------------------------------------------------------------------------
     @property
@@ -333,6 +337,7 @@ class CalDAVBackend(CalendarBackend):
             home = _path(url).rstrip("/")
             changed: list[str] = []
             deleted: set[str] = set()
+            self._etags = {}
             for response in root.iter("{DAV:}response"):
                 href = _path((response.findtext("{DAV:}href") or "").strip())
                 statuses = [t.strip() for t in (response.findtext("{DAV:}status") or "",
@@ -345,6 +350,9 @@ class CalDAVBackend(CalendarBackend):
                     deleted.add(href)
                 elif href not in changed:
                     changed.append(href)
+                    etag = response.findtext("{DAV:}propstat/{DAV:}prop/{DAV:}getetag")
+                    if etag:
+                        self._etags[href] = etag.strip()
             return new_token, [p for p in changed if p not in deleted], deleted
 
     # -- reading ----------------------------------------------------------------------------------
@@ -477,8 +485,8 @@ class CalDAVBackend(CalendarBackend):
         resp = self._dav().put(self._url(remote_id), self._body(uid, fields),
                                {"Content-Type": "text/calendar; charset=utf-8", "If-None-Match": "*"})
         if resp.status in (200, 201, 204):
-            return RemoteEvent(remote_id=remote_id, etag=self._etag_after_write(resp, remote_id), uid=uid,
-                               fields=fields)
+            etag = self._written[remote_id] = self._etag_after_write(resp, remote_id)
+            return RemoteEvent(remote_id=remote_id, etag=etag, uid=uid, fields=fields)
         if resp.status == 412:
             # Already there: a retry of a create that reached the server (maybe before a crash).
             existing = self.get(remote_id)
@@ -512,8 +520,9 @@ class CalDAVBackend(CalendarBackend):
         resp = self._dav().put(self._url(remote.remote_id), self._body(uid, fields, sequence),
                                {"Content-Type": "text/calendar; charset=utf-8", "If-Match": remote.etag})
         if resp.status in (200, 201, 204):
-            return RemoteEvent(remote_id=remote.remote_id, etag=self._etag_after_write(resp, remote.remote_id),
-                               uid=uid, fields=fields, raw={"href": remote.remote_id, "sequence": sequence})
+            etag = self._written[remote.remote_id] = self._etag_after_write(resp, remote.remote_id)
+            return RemoteEvent(remote_id=remote.remote_id, etag=etag, uid=uid, fields=fields,
+                               raw={"href": remote.remote_id, "sequence": sequence})
         if resp.status == 412:
             current = self.get(remote.remote_id)
             if current is not None and current.fields is not None and current.fields.hash() == fields.hash():
@@ -529,11 +538,37 @@ class CalDAVBackend(CalendarBackend):
         headers = {"If-Match": remote.etag} if remote.etag else {}
         resp = self._dav().delete(self._url(remote.remote_id), headers)
         if resp.status in (200, 204, 404, 410):
+            self._written.pop(remote.remote_id, None)
+            self._deleted_by_us.add(remote.remote_id)
             return
         if resp.status == 412:
             raise PreconditionFailed(f"{remote.remote_id} changed on the CalDAV server since it was read")
         raise ProviderUnavailable(f"The CalDAV server refused to delete {remote.remote_id} (HTTP {resp.status})",
                                   fix="rerun; if it persists check the calendar on the server")
+
+    def advance_cursor(self, cursor: dict[str, Any] | None) -> dict[str, Any] | None:
+        """After our own writes: one REPORT with the saved token; if everything it lists is exactly
+        what this run wrote (same etags) or deleted, take the new token so the next run does not
+        download our own writes again. Anything else (someone edited meanwhile) keeps the old token,
+        and the next run sees it. Best effort: a failure here only costs that re-download."""
+        from wedsync_cli.errors import WedsyncError
+
+        if not cursor or not (self._written or self._deleted_by_us):
+            return cursor
+        token, url = cursor.get("sync_token"), cursor.get("url")
+        if not token or not url or url != self._collection_url:
+            return cursor
+        try:
+            listing = self._probe(url, token)
+        except WedsyncError:
+            return cursor
+        if listing is None:
+            return cursor
+        new_token, changed, deleted = listing
+        ours = all(self._written.get(p) and self._etags.get(p) == self._written[p] for p in changed)
+        if ours and deleted <= self._deleted_by_us:
+            return {**cursor, "sync_token": new_token}
+        return cursor
 
     # -- misc -------------------------------------------------------------------------------------
     def check(self) -> None:
