@@ -15,6 +15,7 @@ from typing import Any
 from wedsync_cli.clock import iso
 
 EMPTY_OUTBOX = {"pending": 0, "sent": 0, "failed": 0, "bounced": 0, "dead": 0}
+DOUBLE_BOOKINGS_SHOWN = 20
 EMPTY_WEBHOOKS = {"pending": 0, "failed": 0, "delivered": 0, "dead": 0}
 
 
@@ -169,13 +170,17 @@ def overall_status(rt) -> dict[str, Any]:
         problems.append(f"{webhooks['dead']} webhook deliveries dead (replay with `wedsync webhook-replay --status dead`)")
     if conflicts:
         problems.append(f"{conflicts} unresolved conflict(s) (see `wedsync conflicts list`)")
-    for d in doubles:
+    for d in doubles[:5]:
         problems.append(f"double booking: {d['a']['title']} ({d['a']['start']}) overlaps {d['b']['title']} ({d['b']['start']})")
+    if len(doubles) > 5:
+        problems.append(f"... and {len(doubles) - 5} more double bookings in the next {horizon:g} days")
     from wedsync_cli.wedding_day.policy import WeddingDayPolicy
 
     protocol = WeddingDayPolicy(store, config, rt.clock).state(now)
     return {"jobs": jobs, "providers": providers, "outbox": outbox, "webhooks": webhooks, "conflicts": conflicts,
-            "double_bookings": doubles, "protocol": _protocol_doc(protocol), "problems": problems,
+            # the soonest ones; a screen (or a script) needs the first few and the count, not thousands
+            "double_bookings": doubles[:DOUBLE_BOOKINGS_SHOWN], "double_bookings_total": len(doubles),
+            "protocol": _protocol_doc(protocol), "problems": problems,
             "generated_at": iso(now)}
 
 
