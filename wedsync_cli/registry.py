@@ -33,6 +33,7 @@ REGISTRY: dict[str, dict[str, str]] = {
     # One cheap authenticated call per provider: check(runtime, provider) -> str (what was checked)
     "check": {
         "tave": "wedsync_cli.sources.tave:check",
+        "honeybook": "wedsync_cli.sources.honeybook:check",
         "caldav": "wedsync_cli.calendars.caldav_backend:check",
         "google": "wedsync_cli.auth_flows.google:check",
         "outlook": "wedsync_cli.auth_flows.outlook:check",
