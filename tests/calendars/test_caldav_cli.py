@@ -212,3 +212,21 @@ def test_missing_credential_exits_78(cli, config_file, fresh_radicale):
     write_config(config_file, fresh_radicale.make_calendar("alice", f"nocred-{uuid.uuid4().hex[:6]}"))
     r = cli("sync")
     assert r.exit_code == 78 and "wedsync auth" in r.stderr
+
+
+def test_auth_status_check_makes_one_propfind_and_reports_a_refused_password(cli, config_file, radicale_auth):
+    cal_url = radicale_auth.make_calendar("alice", f"chk-{uuid.uuid4().hex[:6]}")
+    write_config(config_file, cal_url)
+    cli("auth", "set", "caldav", "--from-file", "-", input=json.dumps({"username": "alice", "password": "right-password"}))
+    radicale_auth.reset_requests()
+    r = cli("auth", "status", "--check", "--json")
+    assert r.exit_code == 0, r.stderr
+    [entry] = [p for p in r.json["providers"] if p["provider"] == "caldav"]
+    assert entry["check"]["ok"] is True and cal_url in entry["check"]["detail"]
+    assert radicale_auth.count() == 1 and radicale_auth.count("PROPFIND") == 1
+
+    cli("auth", "set", "caldav", "--from-file", "-", input=json.dumps({"username": "alice", "password": "wrong-one-1"}))
+    r = cli("auth", "status", "--check", "--json")
+    [entry] = [p for p in r.json["providers"] if p["provider"] == "caldav"]
+    assert entry["check"]["ok"] is False and entry["check"]["exit_code"] == 77
+    assert "wrong-one-1" not in r.stdout
