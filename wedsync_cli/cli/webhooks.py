@@ -12,7 +12,7 @@ app = typer.Typer(help="Outbound webhook endpoints, deliveries, and the inbound 
 CONFIRM_ABOVE = 20  # replays bigger than this ask first on a terminal (never when not a TTY)
 
 
-class ReplayStatus(str, enum.Enum):
+class ReplayStatus(enum.StrEnum):
     failed = "failed"
     dead = "dead"
     delivered = "delivered"
@@ -304,7 +304,7 @@ def serve(
     from wedsync_cli.webhooks import inbound
 
     rt = ctx.obj
-    rt.store  # create/migrate the state before the first request
+    _ = rt.store  # create/migrate the state before the first request
     try:
         server = inbound.make_server(rt, host, port)
     except OSError as exc:
