@@ -49,3 +49,15 @@ def test_status_json_reports_runs_providers_queues_conflicts(cli, home, config_f
     r = cli("status", env={"WEDSYNC_NOW": "2026-06-10T08:30:00+00:00"})
     assert r.exit_code == 0
     assert "resend" in r.stdout and "degraded" in r.stdout and "double booking" in r.stdout
+
+
+def test_bad_monitoring_settings_exit_78_naming_the_key(cli, config_file):
+    for text, key in (('[alerts]\nsms_when = "sometimes"\n', "alerts.sms_when"),
+                      ('[metrics]\nraw_days = "a week"\n', "metrics.raw_days"),
+                      ('[health]\ndown_after = 3\n', "health.down_after"),
+                      ('[wedding_day.min_interval_minutes]\nsync = "often"\n', "wedding_day.min_interval_minutes")):
+        config_file.write_text(text)
+        for args in (("status",), ("wedding-day", "status"), ("health", "check")):
+            r = cli(*args)
+            assert r.exit_code == 78, (args, r.stderr)
+            assert key in r.stderr and str(config_file) in r.stderr and "Traceback" not in r.stderr

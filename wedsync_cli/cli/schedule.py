@@ -33,10 +33,11 @@ def install(
 ):
     """Install sync (every 15 min), send --flush (every 2) and health check (every 5)."""
     from wedsync_cli.cli.output import info
+    from wedsync_cli.monitoring.settings import validate
     from wedsync_cli.schedule import units
 
     rt = ctx.obj
-    rt.config  # a broken config is reported before anything is installed
+    validate(rt.config)  # a broken config is reported before anything is installed
     kind = _kind(systemd, cron)
     if dry_run:
         if kind == "systemd":

@@ -86,11 +86,13 @@ def _transitions(rt, providers: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def run_health_check(rt) -> dict[str, Any]:
     from wedsync_cli.monitoring import alerts, export, metrics
     from wedsync_cli.monitoring.health import configured_providers, provider_health
+    from wedsync_cli.monitoring.settings import validate
     from wedsync_cli.store.runs import JobRun
     from wedsync_cli.wedding_day.decisions import observe, should_run
     from wedsync_cli.wedding_day.policy import WeddingDayPolicy
 
     config = rt.config
+    validate(config)
     store = rt.store
     export.ping(rt, "health", "start")
     exit_code = 0

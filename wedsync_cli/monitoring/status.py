@@ -146,8 +146,10 @@ def double_bookings(store, zone, lo: datetime, hi: datetime) -> list[dict[str, A
 # -- status ----------------------------------------------------------------------------------
 def overall_status(rt) -> dict[str, Any]:
     from wedsync_cli.monitoring.health import provider_health
+    from wedsync_cli.monitoring.settings import validate
 
     config = rt.config  # a broken config is reported (exit 78) before anything else
+    validate(config)
     store = rt.store
     now = rt.clock.now().astimezone(UTC)
     jobs = last_runs(store)
@@ -193,9 +195,11 @@ def _protocol_doc(state) -> dict[str, Any]:
 def wedding_day_status(rt, day: date | None = None) -> dict[str, Any]:
     """Contract `wedding-day status --json`, plus `risks` (every reason the day is at risk)."""
     from wedsync_cli.monitoring.health import provider_health
+    from wedsync_cli.monitoring.settings import validate
     from wedsync_cli.wedding_day.policy import WeddingDayPolicy
 
     config = rt.config
+    validate(config)
     store = rt.store
     zone = config.zone
     now = rt.clock.now().astimezone(UTC)
