@@ -189,8 +189,12 @@ def process_stored(rt, row_id: int) -> str:
         return "missing"
     try:
         doc = json.loads(row["body"])
+        if source_kind(row["source"]) == "tave":
+            # A Táve hook runs a sync (own transactions and job run), so not inside ours.
+            status, result = _process_tave(rt, doc)
         with store.transaction():
-            status, result = _process(rt, row["source"], doc)
+            if source_kind(row["source"]) != "tave":
+                status, result = _process(rt, row["source"], doc)
             store.execute(
                 "UPDATE inbound_events SET status = ?, result = ?, error = NULL, attempts = attempts + 1,"
                 " processed_at = ? WHERE id = ?",
@@ -277,7 +281,14 @@ def mark_bounce(rt, address: str, reason: str, provider: str, item_id: int | Non
 
 
 def _process_tave(rt, doc: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A REST hook says only what was created: fetch it through the Táve source and import it.
+
+    The Táve API has no "modified since" filter, so the source's incremental sync (newest first,
+    stopping at its bookmark) is the cheapest correct fetch: a page or two per resource.
+    """
     import importlib
+
+    from wedsync_cli.errors import LockBusy
 
     event = doc.get("event") or doc.get("type")
     target = doc.get("targetId") or doc.get("target_id") or doc.get("id")
@@ -285,18 +296,29 @@ def _process_tave(rt, doc: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return "ignored", {"event": event}
     if not target:
         raise ValueError(f"Táve {event} hook without a targetId")
-    try:
-        tave = importlib.import_module("wedsync_cli.sources.tave")
-    except ImportError:
-        tave = None
-    import_one = getattr(tave, "import_one", None) if tave else None
-    if import_one is None:
-        # The Táve source has no single-record import yet: the record is picked up by the next
-        # `wedsync sync` of the tave source; this row stays pending so replay can redo it later.
+    tave = importlib.import_module("wedsync_cli.sources.tave")
+    import_one = getattr(tave, "import_one", None)
+    resource = "address-book" if event == "contact.created" else "job"
+    if import_one is not None:
+        return "processed", {"event": event, "target": target, "outcome": import_one(rt, resource, target)}
+    sources = [(n, c) for n, c in rt.config.sources.items() if c.provider == "tave" and c.enabled]
+    if not sources:
         return "pending", {"event": event, "target": target,
-                           "note": "waiting for the next `wedsync sync` of the tave source"}
-    outcome = import_one(rt, "contact" if event == "contact.created" else "job", target)
-    return "processed", {"event": event, "target": target, "outcome": outcome}
+                           "note": "no [sources.<name>] with provider = \"tave\" is configured"}
+    name, cfg = sources[0]
+    from wedsync_cli.store.runs import JobRun
+
+    try:
+        with rt.job_lock("sync"), JobRun(rt.store, f"sync:{name}") as run:
+            report = tave.TaveSource(rt, name, cfg).sync()
+            run.counts.update({"created": getattr(report, "created", None), "updated": getattr(report, "updated", None),
+                               "trigger": f"tave {event} {target}"})
+    except LockBusy:
+        return "pending", {"event": event, "target": target, "note": "a sync was running; it or the next one imports it"}
+    seen = rt.store.scalar("SELECT 1 FROM tave_objects WHERE resource = ? AND id = ?", [resource, target])
+    if not seen:
+        return "pending", {"event": event, "target": target, "note": "not in Táve's listing yet; replay later"}
+    return "processed", {"event": event, "target": target, "imported_by": f"sync:{name}"}
 
 
 # -- replay ----------------------------------------------------------------------------------------
