@@ -185,3 +185,20 @@ def test_send_flush_delivers_webhooks_too(cli, setup, rx):
     assert r.json["webhooks"]["delivered"] == 1
     (req,) = rx.received("site")
     assert Webhook(SECRET).verify(req.body, req.headers)["type"] == "wedding.booked"
+
+
+def test_big_replay_asks_on_a_terminal_but_never_without_one(cli, setup, rx, monkeypatch):
+    from wedsync_cli.cli.context import AppContext
+
+    rx.always("zap", 500)
+    for i in range(21):
+        setup("client.created", {"id": f"c{i}"})
+    cli("webhooks", "flush")
+    rx.always("zap", 200)
+    monkeypatch.setattr(AppContext, "interactive", property(lambda self: True))
+    r = cli("webhook-replay", input="n\n")
+    assert r.exit_code == 0 and "Replay 21 deliveries?" in r.stderr and "Nothing was replayed" in r.stderr
+    assert len(rx.received("zap")) == 21  # only the first attempts
+    monkeypatch.setattr(AppContext, "interactive", property(lambda self: False))
+    r = cli("webhook-replay", "--json")  # cron / scripts: no prompt
+    assert r.exit_code == 0 and (r.json["replayed"], r.json["succeeded"]) == (21, 21)
