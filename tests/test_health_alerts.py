@@ -175,3 +175,10 @@ def test_sync_failing_and_dead_email_rules(setup, cli, home):
     run(cli, "2026-06-10T10:40:00+01:00")
     run(cli, "2026-06-10T10:45:00+01:00")
     assert len(s.slack) == 3 and "1 email(s) are dead" in s.slack[2]["text"]
+    # a webhook endpoint the dispatcher disabled (410, or failing for days) is an alert too
+    conn.execute("INSERT INTO webhook_endpoints(name, disabled_at, disabled_reason, updated_at) VALUES "
+                 "('crm', '2026-06-10T09:00:00+00:00', 'the endpoint answered 410 Gone', '2026-06-10T09:00:00+00:00')")
+    conn.commit()
+    code, doc = run(cli, "2026-06-10T10:50:00+01:00")
+    assert [a["key"] for a in doc["alerts"]["opened"]] == ["webhook_disabled:crm"]
+    assert "410 Gone" in s.slack[3]["text"]

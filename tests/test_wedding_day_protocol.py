@@ -154,6 +154,10 @@ def test_wedding_day_status_json_and_check(cli, config_file, home):
     conn.commit()
     doc = json.loads(cli("wedding-day", "status", "--json", env={"WEDSYNC_NOW": "2026-06-13T09:00:00+01:00"}).stdout)
     assert doc["conflicts"] == 1 and "conflict" in [r["kind"] for r in doc["risks"]]
+    conn.execute("INSERT INTO calendar_links(calendar, event_id, uid, state) VALUES ('studio', 'gone1', 'u', 'deferred_delete')")
+    conn.commit()
+    doc = json.loads(cli("wedding-day", "status", "--json", env={"WEDSYNC_NOW": "2026-06-13T09:00:00+01:00"}).stdout)
+    assert doc["deferred_deletes"] == 1
     r = cli("wedding-day", "status", "--date", "2026-06-10", "--check", "--json",
             env={"WEDSYNC_NOW": "2026-06-13T09:00:00+01:00"})
     assert r.exit_code == 0 and json.loads(r.stdout)["weddings"] == []

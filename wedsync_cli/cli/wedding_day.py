@@ -90,5 +90,7 @@ def _render(doc, zone_name: str) -> None:
     out.print(f"Outbox: {doc['outbox']['pending']} pending, {doc['outbox']['dead']} dead   "
               f"Webhooks: {doc['webhooks']['failed']} failed, {doc['webhooks']['dead']} dead   "
               f"Conflicts today: {doc['conflicts']}")
+    if doc.get("deferred_deletes"):
+        out.print(f"Remote deletes held back by the protocol: {doc['deferred_deletes']} (the first sync after it does them)")
     for r in doc["risks"]:
         out.print(f"[bold red]![/] {r['message']}")

@@ -68,6 +68,12 @@ def evaluate(rt, providers: list[dict[str, Any]], now: datetime) -> list[Conditi
     if wh:
         out.append(Condition("webhooks_dead", "webhooks_dead",
                              f"{wh} webhook deliveries are dead (replay with `wedsync webhook-replay --status dead`)"))
+    if st._table_exists(store, "webhook_endpoints"):
+        for name, reason in store.db.conn.execute(
+                "SELECT name, disabled_reason FROM webhook_endpoints WHERE disabled_at IS NOT NULL ORDER BY name"):
+            out.append(Condition(f"webhook_disabled:{name}", "webhook_disabled",
+                                 f"webhook endpoint {name} is disabled ({reason or 'no reason recorded'}); "
+                                 f"re-enable with `wedsync webhooks enable {name}`"))
     hours = float(cfg.get("conflict_hours", 48))
     for c in st.open_conflicts(store, now - timedelta(hours=12), now + timedelta(hours=hours)):
         out.append(Condition(f"conflict:{c['id']}", "conflict",

@@ -56,6 +56,11 @@ def overdue_emails(store, now: datetime, grace_minutes: float = 15) -> int:
         "AND COALESCE(not_before, created_at) < ?", [cut]) or 0
 
 
+def deferred_deletes(store) -> int:
+    """Remote deletes the sync held back during the wedding-day protocol (done after it)."""
+    return store.scalar("SELECT COUNT(*) FROM calendar_links WHERE state = 'deferred_delete'") or 0
+
+
 # -- jobs ------------------------------------------------------------------------------------
 def last_runs(store) -> list[dict[str, Any]]:
     """The latest run of every job: one index probe per job (job_runs_job), not a scan of history."""
@@ -182,6 +187,7 @@ def overall_status(rt) -> dict[str, Any]:
     return {"jobs": jobs, "providers": providers, "outbox": outbox, "webhooks": webhooks, "conflicts": conflicts,
             # the soonest ones; a screen (or a script) needs the first few and the count, not thousands
             "double_bookings": doubles[:DOUBLE_BOOKINGS_SHOWN], "double_bookings_total": len(doubles),
+            "deferred_deletes": deferred_deletes(store),
             "protocol": _protocol_doc(protocol), "problems": problems,
             "generated_at": iso(now)}
 
@@ -264,6 +270,7 @@ def wedding_day_status(rt, day: date | None = None) -> dict[str, Any]:
                                                "failed": outbox["failed"]},
             "webhooks": {"failed": webhooks["failed"], "dead": webhooks["dead"], "pending": webhooks["pending"]},
             "conflicts": len(day_conflicts), "conflict_details": day_conflicts, "double_bookings": doubles,
+            "deferred_deletes": deferred_deletes(store),
             "at_risk": bool(risks), "risks": risks, "generated_at": iso(now)}
 
 
