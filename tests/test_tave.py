@@ -382,3 +382,48 @@ def test_kill_9_during_import_then_rerun_equals_one_clean_run(cli_subprocess, co
     assert store.get_cursor("source:tave")["bookmarks"] == crashed_cursor["bookmarks"]
     assert store.scalar("SELECT COUNT(*) FROM clients") == 12
     store.close()
+
+
+# -- with the rest of the product ------------------------------------------------------------------------
+def test_same_couple_from_a_csv_import_and_from_tave_is_one_client_cli(cli, configured, tmp_path):
+    f = tmp_path / "clients.csv"
+    f.write_text("First Name,Last Name,Email,Partner First Name,Partner Last Name,Wedding Date,Venue\n"
+                 "Jane,Smith,JANE@example.com ,John,Smith,2027-06-12,Kew\n", encoding="utf-8")
+    r = cli("import", "csv", str(f), "--json")
+    assert r.exit_code == 0 and r.json["created"] == 1, r.stderr
+    configured.add_wedding(*COUPLE_A, "2027-06-12")
+    r = cli("import", "tave", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert (r.json["created"], r.json["updated"]) == (0, 1)
+
+    from wedsync_cli.paths import Paths
+    from wedsync_cli.store import Store
+
+    store = Store(Paths.resolve().db_file)
+    assert store.scalar("SELECT COUNT(*) FROM clients") == 1
+    assert store.scalar("SELECT COUNT(*) FROM weddings") == 1
+    assert store.scalar("SELECT COUNT(*) FROM events WHERE deleted = 0") == 1
+    store.close()
+
+
+def test_sync_carries_a_newly_booked_or_moved_wedding_to_the_calendar_in_one_run(cli, configured, config_file, tmp_path):
+    cal = tmp_path / "calendar"
+    cal.mkdir()
+    config_file.write_text(config_file.read_text() + f'\n[calendars.diary]\nprovider = "local"\ncalendar = "{cal}"\n')
+    lead = configured.add_wedding(*COUPLE_B, "2027-08-01", stage="lead")
+    r = cli("sync", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert not list(cal.glob("*.ics"))  # a lead is not on the calendar
+    configured.modify("job", lead["job"]["id"], stage="booked")
+    r = cli("sync", "--json")
+    assert r.exit_code == 0, r.stderr
+    runs = {x["name"]: x for x in r.json["runs"]}
+    assert runs["studio"]["pulled"]["updated"] == 1 and runs["diary"]["pushed"]["created"] == 1
+    files = list(cal.glob("*.ics"))
+    assert len(files) == 1 and "20270801T130000" in files[0].read_text()
+    configured.modify("job", lead["job"]["id"], eventDate="2027-08-15")
+    configured.modify("event", lead["event"]["id"], startDate="2027-08-15", endDate="2027-08-15")
+    r = cli("sync", "--json")
+    runs = {x["name"]: x for x in r.json["runs"]}
+    assert r.exit_code == 0 and runs["diary"]["pushed"]["updated"] == 1, r.stdout
+    assert "20270815T130000" in list(cal.glob("*.ics"))[0].read_text()
