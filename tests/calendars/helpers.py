@@ -76,7 +76,7 @@ class MemoryBackend(CalendarBackend):
 
     provider = "memory"
 
-    def __init__(self, ctx: BackendContext | None = None, clock=None):
+    def __init__(self, ctx: BackendContext | None = None, clock=None, idempotent_create: bool = True):
         super().__init__(ctx or BackendContext(name="mem", calendar=None, provider_config={}, credentials=None,
                                                clock=clock, recorder=None, state_dir=None))
         self.items: dict[str, RemoteEvent] = {}
@@ -87,6 +87,10 @@ class MemoryBackend(CalendarBackend):
         self.crash_on: tuple[str, str, int] | None = None
         self._writes: dict[str, int] = {}
         self.clock = clock
+        # False: the server picks ids and a repeated create makes a second item (only the
+        # engine's pending links + find_by_uid stand between a crash and a duplicate).
+        self.idempotent_create = idempotent_create
+        self._ids = itertools.count(1)
 
     # -- test-side edits --------------------------------------------------------------------------
     def _now(self):
@@ -145,14 +149,18 @@ class MemoryBackend(CalendarBackend):
 
     def find_by_uid(self, uid):
         self.calls += 1
-        return self.items.get(uid)
+        return next((e for e in self.items.values() if e.uid == uid), None)
 
     def create(self, uid, fields):
         self.calls += 1
         self._maybe_crash("create", "before")
-        if uid in self.items:
-            return self.items[uid]
-        ev = self._put(uid, uid, fields)
+        if self.idempotent_create:
+            if uid in self.items:
+                return self.items[uid]
+            rid = uid
+        else:
+            rid = f"srv-{next(self._ids)}"
+        ev = self._put(rid, uid, fields)
         self._maybe_crash("create", "after")
         return ev
 

@@ -323,3 +323,24 @@ def test_crash_around_a_write_then_rerun_converges_without_duplicates(store, mem
         assert uids == [f"{a}@wedsync"] and mem.items[f"{a}@wedsync"].fields.title == "Renamed"
     r = run_sync(store, mem)
     assert r["pushed"] == {"created": 0, "updated": 0, "deleted": 0} and r["conflicts"] == 0
+
+
+def test_pending_link_recovers_a_create_the_listing_does_not_show_yet(store, runtime):
+    """A provider whose change feed lags: the item created just before the crash is not listed on
+    the rerun. The pending link (committed before the create) makes the engine look it up by UID."""
+    mem = MemoryBackend(clock=runtime.clock, idempotent_create=False)
+    ev = seed_wedding(store)
+    mem.crash_on = ("create", "after", 1)
+    with pytest.raises(SimulatedCrash):
+        run_sync(store, mem)
+    real_changes = mem.changes
+
+    def lagging(cursor):
+        out = real_changes(cursor)
+        out.items = [i for i in out.items if not i.ours]
+        return out
+
+    mem.changes = lagging
+    run_sync(store, mem)
+    assert [e.uid for e in mem.ours()] == [f"{ev}@wedsync"]
+    assert store.one("SELECT state, remote_id FROM calendar_links")["state"] == "synced"

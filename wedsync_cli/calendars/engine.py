@@ -529,9 +529,9 @@ class SyncEngine:
         return "remote" if theirs > ours else "local"
 
     def _conflict(self, link: dict[str, Any], ev: dict[str, Any], remote: RemoteEvent | None, reason: str,
-                  local_deleted: bool = False) -> str | None:
+                  local_deleted: bool = False, force: str | None = None) -> str | None:
         """Record a conflict (both versions) and resolve it per policy. Returns the winner."""
-        winner = self._winner(ev, remote)
+        winner = force or self._winner(ev, remote)
         local_doc = {"fields": None if local_deleted else fields_to_json(self._fields(ev)),
                      "deleted": local_deleted, "version": ev["version"], "updated_at": ev["updated_at"]}
         remote_doc = {"fields": fields_to_json(remote.fields) if remote else None, "deleted": remote is None,
@@ -706,8 +706,15 @@ class SyncEngine:
                     if retry:  # etag churn only (or ours is the truth): delete what is there now
                         self._delete({**link, "etag": cur.etag}, retry=False)
                     return
-                winner = self._conflict(link, ev, cur, "deleted or unbooked in wedsync but changed in the calendar",
-                                        local_deleted=True)
+                if not ev["deleted"]:
+                    # The wedding left the calendar's statuses (a CRM fact, not an edit): it goes;
+                    # their edit is kept in the conflict record.
+                    winner = self._conflict(link, ev, cur, "the wedding is no longer "
+                                            f"{'/'.join(self.spec.statuses)} but its event was changed in the calendar",
+                                            local_deleted=True, force="local")
+                else:
+                    winner = self._conflict(link, ev, cur, "deleted in wedsync but changed in the calendar",
+                                            local_deleted=True)
                 if winner == "local" and retry and link["event_id"] in self._links:
                     self._delete(self._links[link["event_id"]], retry=False)
                 return

@@ -1,0 +1,203 @@
+"""Property test of the sync engine (hypothesis, stateful): random edits on both sides, expired
+cursors and crashes around every kind of write, in any order, always converge — one remote item per
+booked event, both sides equal, foreign items untouched, and (under `newest`) the latest edit wins.
+
+The backend picks its own ids here and does not deduplicate creates, so only the engine's pending
+links and ``find_by_uid`` stand between a crash and a duplicate.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from tests.calendars.helpers import (
+    LONDON,
+    MemoryBackend,
+    SimulatedCrash,
+    edit_event,
+    run_sync,
+    seed_wedding,
+    set_status,
+)
+from wedsync_cli.calendars.engine import event_fields
+from wedsync_cli.clock import FixedClock
+from wedsync_cli.store import Store
+
+CRASHES = st.one_of(st.none(), st.tuples(st.sampled_from(["create", "update", "delete"]),
+                                         st.sampled_from(["before", "after"]), st.integers(1, 2)))
+
+
+class SyncMachine(RuleBasedStateMachine):
+    @initialize(policy=st.sampled_from(["newest", "local", "remote"]))
+    def setup(self, policy):
+        self.clock = FixedClock(datetime(2026, 6, 1, 9, tzinfo=UTC))
+        self.store = Store(":memory:", self.clock)
+        self.mem = MemoryBackend(clock=self.clock, idempotent_create=False)
+        self.policy = policy
+        self.events: list[str] = []
+        self.titles = itertools.count(1)
+        self.last_title: dict[str, str] = {}      # the latest title edit, either side
+        self.touched_by_delete: set[str] = set()  # deletions make "latest edit wins" moot
+        self.foreign: dict[str, str] = {}         # remote id -> etag when added
+        # Start from a synced calendar, so edits on both sides happen from the first step.
+        for _ in range(3):
+            self.add_wedding("booked")
+        self.sync(None, False)
+
+    def teardown(self):
+        self.store.close()
+
+    def _tick(self):
+        self.clock.advance(60)
+
+    def _ours_by_uid(self) -> dict[str, list]:
+        out: dict[str, list] = {}
+        for item in self.mem.ours():
+            out.setdefault(item.uid, []).append(item)
+        return out
+
+    # -- local side ------------------------------------------------------------------------------------
+    @rule(status=st.sampled_from(["booked", "booked", "lead"]))
+    def add_wedding(self, status):
+        n = len(self.events)
+        ev = seed_wedding(self.store, name=f"Couple {n}", status=status,
+                          day=datetime(2027, 6, 1, 12, tzinfo=LONDON) + timedelta(days=n))
+        self.events.append(ev)
+        self._tick()
+
+    @precondition(lambda self: self.events)
+    @rule(i=st.integers(0, 50))
+    def local_edit(self, i):
+        ev = self.events[i % len(self.events)]
+        title = f"local {next(self.titles)}"
+        edit_event(self.store, ev, title=title)
+        self.last_title[ev] = title
+        self._tick()
+
+    @precondition(lambda self: self.events)
+    @rule(i=st.integers(0, 50))
+    def local_delete(self, i):
+        ev = self.events[i % len(self.events)]
+        edit_event(self.store, ev, deleted=1)
+        self.touched_by_delete.add(ev)
+        self._tick()
+
+    @precondition(lambda self: self.events)
+    @rule(i=st.integers(0, 50), status=st.sampled_from(["booked", "lead", "cancelled"]))
+    def local_status(self, i, status):
+        set_status(self.store, self.events[i % len(self.events)], status)
+        self._tick()
+
+    # -- remote side -----------------------------------------------------------------------------------
+    @precondition(lambda self: self.mem.ours())
+    @rule(i=st.integers(0, 50))
+    def remote_edit(self, i):
+        ours = sorted(self.mem.ours(), key=lambda e: e.remote_id)
+        item = ours[i % len(ours)]
+        title = f"remote {next(self.titles)}"
+        self.mem.edit(item.remote_id, title=title)
+        self.last_title[item.event_id] = title
+        self._tick()
+
+    @precondition(lambda self: self.mem.ours())
+    @rule(i=st.integers(0, 50))
+    def remote_delete(self, i):
+        ours = sorted(self.mem.ours(), key=lambda e: e.remote_id)
+        item = ours[i % len(ours)]
+        self.mem.remove(item.remote_id)
+        self.touched_by_delete.add(item.event_id)
+        self._tick()
+
+    @rule()
+    def add_foreign(self):
+        rid = self.mem.add_foreign(f"Other {len(self.foreign)}")
+        self.foreign[rid] = self.mem.items[rid].etag
+        self._tick()
+
+    @rule()
+    def sync_clean(self):
+        self.sync(None, False)
+
+    @rule(i=st.integers(0, 50), remote_first=st.booleans(), then_sync=st.booleans())
+    def edit_both_sides(self, i, remote_first, then_sync):
+        """The interesting case, made common: the same event changed here and there between syncs."""
+        ours = sorted(self.mem.ours(), key=lambda e: e.remote_id)
+        if not ours or ours[i % len(ours)].event_id not in self.events:
+            return self.sync(None, False)
+        item = ours[i % len(ours)]
+        steps = ["remote", "local"] if remote_first else ["local", "remote"]
+        for side in steps:
+            title = f"{side} {next(self.titles)}"
+            if side == "remote":
+                self.mem.edit(item.remote_id, title=title)
+            else:
+                edit_event(self.store, item.event_id, title=title)
+            self.last_title[item.event_id] = title
+            self._tick()
+        if then_sync:
+            self.sync(None, False)
+
+    @rule()
+    def expire_cursor(self):
+        self.mem.epoch += 1
+
+    # -- sync, possibly killed -------------------------------------------------------------------------
+    @rule(crash=CRASHES, full=st.booleans())
+    def sync(self, crash, full):
+        self.mem.crash_on = crash
+        try:
+            run_sync(self.store, self.mem, conflicts=self.policy, max_delete_ratio=1.0, full=full)
+        except SimulatedCrash:
+            pass
+        self.mem.crash_on = None
+        self._tick()
+
+    # -- always -----------------------------------------------------------------------------------------
+    @invariant()
+    def never_a_duplicate(self):
+        dupes = [uid for uid, items in self._ours_by_uid().items() if len(items) > 1]
+        assert not dupes, f"duplicates for {dupes}"
+
+    @invariant()
+    def foreign_items_untouched(self):
+        for rid, etag in self.foreign.items():
+            assert rid in self.mem.items and self.mem.items[rid].etag == etag
+
+    def converged(self):
+        for _ in range(2):
+            run_sync(self.store, self.mem, conflicts=self.policy, max_delete_ratio=1.0)
+        rows = self.store.query("SELECT e.*, w.status AS wedding_status FROM events e JOIN weddings w ON w.id = e.wedding_id")
+        in_scope = {r["id"]: r for r in rows if not r["deleted"] and r["wedding_status"] == "booked"}
+        remote = self._ours_by_uid()
+        assert sorted(uid[: -len("@wedsync")] for uid in remote) == sorted(in_scope)
+        for ev_id, row in in_scope.items():
+            [item] = remote[f"{ev_id}@wedsync"]
+            assert item.fields.hash() == event_fields(row, "Europe/London").hash()
+            if self.policy == "newest" and ev_id in self.last_title and ev_id not in self.touched_by_delete:
+                assert row["title"] == self.last_title[ev_id]
+        counts = Counter(r["event_id"] for r in self.store.query("SELECT event_id FROM calendar_links"))
+        assert all(c == 1 for c in counts.values())
+        again = run_sync(self.store, self.mem, conflicts=self.policy, max_delete_ratio=1.0)
+        assert again["pushed"] == {"created": 0, "updated": 0, "deleted": 0}
+        assert again["pulled"] == {"created": 0, "updated": 0, "deleted": 0}
+
+
+class ConvergingMachine(SyncMachine):
+    def teardown(self):
+        try:
+            self.converged()
+        finally:
+            super().teardown()
+
+
+ConvergingMachine.TestCase.settings = settings(
+    max_examples=50, stateful_step_count=30, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+TestSyncConverges = ConvergingMachine.TestCase
