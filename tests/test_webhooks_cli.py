@@ -202,3 +202,12 @@ def test_big_replay_asks_on_a_terminal_but_never_without_one(cli, setup, rx, mon
     monkeypatch.setattr(AppContext, "interactive", property(lambda self: False))
     r = cli("webhook-replay", "--json")  # cron / scripts: no prompt
     assert r.exit_code == 0 and (r.json["replayed"], r.json["succeeded"]) == (21, 21)
+
+
+def test_flush_without_a_signing_secret_exits_78_and_keeps_deliveries(cli, setup, rx):
+    setup("client.created", {"id": "c1"})
+    assert cli("auth", "logout", "webhook:zap").exit_code == 0
+    r = cli("webhooks", "flush")
+    assert r.exit_code == 78 and "auth set webhook:zap" in r.stderr
+    assert rx.received("zap") == []
+    assert cli("webhooks", "deliveries", "--status", "pending", "--json").json["deliveries"][0]["endpoint"] == "zap"

@@ -284,6 +284,13 @@ def flush_cmd(
              f"{res['failed']} failed, {res['dead']} dead.", rt.quiet)
         for name, why in res["skipped"].items():
             info(f"  {name}: skipped: {why}", rt.quiet)
+    if res["missing_secret"]:
+        from wedsync_cli.errors import MissingCredential
+
+        names = ", ".join(res["missing_secret"])
+        raise MissingCredential(f"No signing secret is stored for webhook endpoint(s) {names}; their deliveries wait",
+                                fix=f"run `wedsync auth set webhook:{res['missing_secret'][0]} --from-file -` with "
+                                    '{"secret": "whsec_..."}')
     if res["failed"] or res["dead"]:
         raise PartialFailure(f"{res['failed'] + res['dead']} webhook deliveries failed for good",
                              fix="see `wedsync webhooks deliveries --status failed`, then `wedsync webhook-replay`")

@@ -229,7 +229,7 @@ def flush(rt, *, limit: int | None = None, only: list[str] | None = None, rng: r
     queued = fan_out(rt)
     store, clock, box = rt.store, rt.clock, outbox(rt)
     result: dict[str, Any] = {"queued": queued, "attempted": 0, "delivered": 0, "retry": 0, "failed": 0,
-                              "dead": 0, "released": 0, "disabled": [], "skipped": {}}
+                              "dead": 0, "released": 0, "disabled": [], "skipped": {}, "missing_secret": []}
     lanes: dict[str, _Lane] = {}
     for ep in endpoints(rt).values():
         if only is not None and ep.name not in only:
@@ -247,6 +247,7 @@ def flush(rt, *, limit: int | None = None, only: list[str] | None = None, rng: r
             continue
         if not cred or not cred.get("secret"):
             result["skipped"][ep.name] = (f"no signing secret: store one with `wedsync auth set webhook:{ep.name}`")
+            result["missing_secret"].append(ep.name)
             continue
         lanes[ep.name] = _Lane(ep, cred["secret"], http_client(ep),
                                ThreadPoolExecutor(ep.concurrency, thread_name_prefix=f"webhook-{ep.name}"))
