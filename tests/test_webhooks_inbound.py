@@ -108,6 +108,8 @@ def test_tampered_body_401(server):
 def test_unknown_source_404_oversized_413_wrong_method_405(server):
     body = json.dumps({"type": "x"})
     assert server.post("/webhooks/stripe", content=body, headers=sw_headers(body)).status_code == 404
+    server.rt.credentials.delete("inbound:resend")  # known but not set up: cannot verify -> 401
+    assert server.post("/webhooks/resend", content=body, headers=sw_headers(body, prefix="svix")).status_code == 401
     assert server.post("/webhooks/..%2Fetc", content=body).status_code == 404
     big = json.dumps({"pad": "x" * 5000})
     assert server.post("/webhooks/zapier", content=big, headers=sw_headers(big)).status_code == 413

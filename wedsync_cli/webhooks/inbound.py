@@ -10,7 +10,8 @@
 
 Answers: 2xx once the raw request is stored (a duplicate id is answered 200 and not processed
 again), 401 bad/stale/malformed signature (never 500: every verifier error is caught), 404
-unknown or unconfigured source, 413 over the size limit. Processing errors are kept on the row
+unknown source (a name with no ``inbound:<name>`` credential; resend/sendgrid/tave without one get
+401: known, but unverifiable), 413 over the size limit. Processing errors are kept on the row
 (status ``failed``) for `webhook-replay --inbound`; they never change the answer.
 """
 
@@ -35,6 +36,7 @@ SOURCE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 SENDGRID_SIG = "x-twilio-email-event-webhook-signature"
 SENDGRID_TS = "x-twilio-email-event-webhook-timestamp"
 TAVE_EVENTS = ("contact.created", "job.created")
+BUILTIN_SOURCES = ("resend", "sendgrid", "tave")
 
 
 @dataclass
@@ -138,6 +140,9 @@ class Receiver:
             except Exception:  # noqa: BLE001 - no keyring: we cannot verify anything
                 return Answer(503, {"error": "no usable keyring to read the verification secret"})
         if not cred:
+            if source in BUILTIN_SOURCES:  # a known source we cannot verify yet: refuse, do not store
+                return Answer(401, {"error": f"no inbound:{source} credential is stored, so nothing from "
+                                             f"{source} can be verified"})
             return Answer(404, {"error": f"unknown source {source!r} (no inbound:{source} credential)"})
         try:
             msg_id = verify(source, cred, headers, body, query or {}, self.rt.clock.now().timestamp())
