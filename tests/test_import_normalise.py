@@ -113,3 +113,21 @@ def test_explicit_mapping_wins_over_automatic_names():
                                        {"email": ["backup email"], "date": ["Big Day"]})
     assert fields == {"email": 1, "date": 2}
     assert unmapped == [0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["GB", "US", "IE"]),
+       st.sampled_from(["0{a}{b}", "+44 {a} {b}", "0044{a}{b}", "+44 (0){a} {b}", "({a}) {b}", "+1 {a}-{b}", "1{a}{b}"]),
+       st.from_regex(r"[0-9]{3,4}", fullmatch=True), st.from_regex(r"[0-9]{5,7}", fullmatch=True))
+def test_fast_phone_path_agrees_with_libphonenumber(region, shape, a, b):
+    import phonenumbers
+
+    from wedsync_cli.transform.phones import _fast
+
+    text = shape.format(a=a, b=b)
+    fast = _fast(text, region)
+    if fast is None:
+        return
+    num = phonenumbers.parse(text.replace("0044", "+44", 1) if text.startswith("0044") else text, region)
+    assert phonenumbers.is_possible_number(num)
+    assert fast == phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)

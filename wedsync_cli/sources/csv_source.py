@@ -26,6 +26,7 @@ from wedsync_cli.errors import DataError, UsageError
 DELIMITERS = (",", ";", "\t", "|")
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 _MULTI_EMAIL = re.compile(r"\s*[;,/]\s*|\s+and\s+|\s+&\s+|\s+")
+_MULTI_EMAIL_SEP = re.compile(r"\s*[;,/]\s*|\s+and\s+|\s+&\s+")
 
 
 @dataclass
@@ -261,13 +262,7 @@ class RowConverter:
         return raw
 
     def convert(self, line: int, cells: list[str]):
-        from wedsync_cli.domain.models import (
-            ClientData,
-            ImportRecord,
-            Person,
-            Rejected,
-            WeddingData,
-        )
+        from wedsync_cli.domain.models import ImportRecord, Rejected
         from wedsync_cli.transform.dates import BadDate, parse_date, parse_time
         from wedsync_cli.transform.emails import InvalidEmail, normalise_email
         from wedsync_cli.transform.engine import wedding_day_event
@@ -331,21 +326,24 @@ class RowConverter:
         ext = get("external_id") or None
         extra = {self.table.headers[i]: cells[i].strip() for i in self.unmapped if i < n and cells[i].strip()}
         notes = get("notes") or None
-        try:
-            client = ClientData(
-                partner1=Person(first=p1[0], last=p1[1], email=e1, phone=ph1),
-                partner2=Person(first=p2[0], last=p2[1], email=e2, phone=ph2),
-                notes=notes, extra=extra)
-        except ValueError:
-            return reject("no name, email or phone for either partner")
         wedding = None
         events = []
         if day or venue:
-            wedding = WeddingData(date=day, venue=venue, status=status, external_id=ext)
+            wedding = {"date": day, "venue": venue, "status": status, "external_id": ext}
             if day and start is not None:  # without times the engine makes (or keeps) the all-day event
                 events.append(wedding_day_event(day, self.timezone, start, end, location=venue))
-        return ImportRecord(source=self.source, external_id=ext, client=client, wedding=wedding, events=events,
-                            raw=raw, row_number=line)
+        try:
+            # One validation call for the whole record (nested dicts), not one per model.
+            return ImportRecord.model_validate({
+                "source": self.source, "external_id": ext, "raw": raw, "row_number": line,
+                "client": {"partner1": {"first": p1[0], "last": p1[1], "email": e1, "phone": ph1},
+                           "partner2": {"first": p2[0], "last": p2[1], "email": e2, "phone": ph2},
+                           "notes": notes, "extra": extra},
+                "wedding": wedding, "events": events})
+        except ValueError as exc:
+            if "no name, email or phone" in str(exc):
+                return reject("no name, email or phone for either partner")
+            return reject(f"unusable row ({str(exc).splitlines()[-1].strip()})")
 
 
 def _split_emails(cell: str) -> list[str]:
@@ -353,7 +351,10 @@ def _split_emails(cell: str) -> list[str]:
         return []
     if "@" not in cell:
         return [cell]  # invalid, and the checker says why
-    return [e for e in _MULTI_EMAIL.split(cell) if e]
+    parts = [e for e in _MULTI_EMAIL.split(cell) if e]
+    if all("@" in e for e in parts):
+        return parts
+    return [e for e in _MULTI_EMAIL_SEP.split(cell) if e]  # "ravi patel@x.com" is one (invalid) address
 
 
 # -- the import ----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ rows are written with ``executemany`` at the end of each chunk. Unchanged record
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import unicodedata
@@ -19,6 +20,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
+
+from pydantic_core import to_json
 
 from wedsync_cli.domain.models import (
     ClientData,
@@ -79,8 +82,9 @@ _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
 def fold(text: str) -> str:
     """Lower-case, accents stripped, only letters and digits: the form names are matched in."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c))
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in text if not unicodedata.combining(c))
     return _NON_ALNUM.sub("", text.lower())
 
 
@@ -181,6 +185,7 @@ class ImportEngine:
         self.touched: set[str] = set()             # clients a row of this batch created or matched
         self.source_seen: dict[tuple, tuple] = {}  # (source, ext id, entity) -> (hash, client id) stored
         self._rec_keys: dict[int, tuple] = {}
+        self._keys: dict[int, list[str]] = {}
         self._new_clients: list[dict] = []
         self._pending: set[str] = set()            # ids inserted at the next flush (no UPDATE needed)
         self._new_keys: list[tuple] = []
@@ -207,10 +212,12 @@ class ImportEngine:
             crash_point("import.record")
         self._flush()
         self._rec_keys.clear()
+        self._keys = {}
 
     def _prefetch(self, records: list[ImportRecord]) -> None:
         """Load, with a few IN queries, everything the chunk's records could match."""
-        keys = {k for r in records for k in record_keys(r)}
+        self._keys = {id(r): record_keys(r) for r in records}
+        keys = {k for ks in self._keys.values() for k in ks}
         keys -= self.key_client.keys()
         keys -= self.absent_keys
         found = self._select_in("SELECT key, client_id FROM client_keys WHERE key IN ({})", sorted(keys))
@@ -290,7 +297,7 @@ class ImportEngine:
                 report.merged += 1
             self.touched.add(seen[1])
             return "unchanged"
-        keys = record_keys(rec)
+        keys = self._keys.get(id(rec)) or record_keys(rec)
         client_id = next((self.key_client[k] for k in keys if k in self.key_client), None)
         if client_id is None and rec.wedding and rec.wedding.external_id:
             w = self.wedding_ext.get((rec.source, rec.wedding.external_id))
@@ -481,7 +488,7 @@ class ImportEngine:
         if e is None:
             e = {"id": new_id("ev_"), "wedding_id": wedding["id"], "source": source,
                  "external_id": data.external_id, "version": 1, "deleted": 0, **fields}
-            e["content_hash"] = _hash(e, EVENT_FIELDS)
+            e["content_hash"] = _event_hash(e)
             self.events[wedding["id"]].append(e)
             if data.external_id:
                 self.event_ext[(source, data.external_id)] = e
@@ -500,7 +507,7 @@ class ImportEngine:
         if not changed:
             return False, False
         e.update(changed)
-        new_hash = _hash(e, EVENT_FIELDS)
+        new_hash = _event_hash(e)
         if new_hash == e["content_hash"]:
             return False, False
         e["content_hash"] = new_hash
@@ -520,7 +527,8 @@ class ImportEngine:
         the raw row and what we made of it, so a changed mapping or date order is a change too."""
         key = id(rec)
         if key not in self._rec_keys:
-            h = content_hash([rec.raw, rec.model_dump(mode="json", exclude={"raw", "row_number"})])
+            # pydantic's own (Rust) serialiser: the raw row and everything made of it, in one call
+            h = hashlib.sha256(rec.model_dump_json(exclude={"row_number"}).encode()).hexdigest()[:32]
             if rec.external_id:
                 self._rec_keys[key] = (rec.source, rec.external_id, "client", h)
             else:
@@ -530,8 +538,7 @@ class ImportEngine:
     def _keep_source_row(self, rec: ImportRecord, client_id: str) -> None:
         src, ext, entity, h = self._source_key(rec)
         self.source_seen[(src, ext, entity)] = (h, client_id)
-        self._source_rows.append((src, ext, entity, client_id, h,
-                                  json.dumps(rec.raw, ensure_ascii=False, default=str), self.now))
+        self._source_rows.append((src, ext, entity, client_id, h, to_json(rec.raw).decode(), self.now))
 
     # -- writes --------------------------------------------------------------------------------
     def _emit(self, type_: str, data: dict) -> None:
@@ -611,7 +618,14 @@ def _db_values(row: dict, cols: tuple[str, ...]) -> list:
 
 
 def _hash(row: dict, cols: tuple[str, ...]) -> str:
-    return content_hash([row[f] for f in cols])
+    """Change detection for clients and weddings (pydantic-core's JSON: ~10x faster than json.dumps)."""
+    values = [sorted(row[f].items()) if f == "extra" else row[f] for f in cols]
+    return hashlib.sha256(to_json(values)).hexdigest()[:32]
+
+
+def _event_hash(row: dict) -> str:
+    # The same hash the calendar engine writes when it pulls an edit (calendars/engine.py).
+    return content_hash([row[f] for f in EVENT_FIELDS])
 
 
 def _client_hash(c: dict) -> str:

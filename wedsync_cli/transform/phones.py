@@ -7,6 +7,7 @@ reason to lose a client, and the vendor can still read it.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 
@@ -19,8 +20,33 @@ def normalise_phone(value: str | None, region: str) -> str | None:
     return _e164(v, region)
 
 
+_PUNCT = str.maketrans("", "", " -().\u00a0/")
+_GB_NATIONAL = re.compile(r"0([1-37]\d{9})")
+_GB_INTL = re.compile(r"(?:\+|00)44(?:0)?([1-37]\d{9})")
+_NANP = re.compile(r"(?:\+?1)?([2-9]\d{2}[2-9]\d{6})")
+
+
+def _fast(v: str, region: str) -> str | None:
+    """The common shapes, without libphonenumber (~20 µs a number): 11-digit UK numbers (07…,
+    01…, 02…, 03…) and 10-digit North American ones. Equal to libphonenumber's answer for these
+    (tests/test_import_normalise.py checks); anything else goes to libphonenumber."""
+    d = v.translate(_PUNCT)
+    if region == "GB" or d.startswith(("+44", "0044")):
+        m = _GB_INTL.fullmatch(d) or (_GB_NATIONAL.fullmatch(d) if region == "GB" else None)
+        if m:
+            return "+44" + m.group(1)
+    if region in ("US", "CA") and not d.startswith("+") or d.startswith("+1"):
+        m = _NANP.fullmatch(d)
+        if m and (d.startswith("+1") or region in ("US", "CA")):
+            return "+1" + m.group(1)
+    return None
+
+
 @lru_cache(maxsize=65536)
 def _e164(v: str, region: str) -> str:
+    fast = _fast(v, region)
+    if fast is not None:
+        return fast
     import phonenumbers
 
     raw = v
