@@ -211,3 +211,19 @@ def test_flush_without_a_signing_secret_exits_78_and_keeps_deliveries(cli, setup
     assert r.exit_code == 78 and "auth set webhook:zap" in r.stderr
     assert rx.received("zap") == []
     assert cli("webhooks", "deliveries", "--status", "pending", "--json").json["deliveries"][0]["endpoint"] == "zap"
+
+
+def test_a_real_import_reaches_the_endpoints(cli, setup, rx, tmp_path):
+    csv = tmp_path / "clients.csv"
+    csv.write_text("First Name,Last Name,Email,Wedding Date,Venue\n"
+                   "Jane,Doe,jane@example.com,2026-09-12,Kew Gardens\n")
+    r = cli("import", "csv", str(csv))
+    assert r.exit_code == 0, r.stderr
+    r = cli("send", "--flush", "--json")
+    assert r.exit_code == 0, r.stderr
+    zap_types = [json.loads(q.body)["type"] for q in rx.received("zap")]
+    site_types = [json.loads(q.body)["type"] for q in rx.received("site")]
+    assert zap_types == ["client.created"]          # events = ["client.*"]
+    assert "wedding.booked" in site_types and all(t.startswith("wedding.") for t in site_types)
+    for q in rx.received():
+        Webhook(SECRET).verify(q.body, q.headers)
