@@ -164,3 +164,14 @@ def test_wedding_day_status_json_and_check(cli, config_file, home):
     # the human screen names the couple and the protocol
     r = cli("wedding-day", "status", env={"WEDSYNC_NOW": "2026-06-13T09:00:00+01:00"})
     assert r.exit_code == 0 and "Jane & John Smith" in r.stdout and "PROTOCOL ACTIVE" in r.stdout
+
+
+def test_min_interval_lookup():
+    from wedsync_cli.config import Config
+
+    cfg = Config.model_validate({"wedding_day": {"min_interval_minutes": {"sync:crm": 120, "sync:studio": 0}}})
+    assert decisions.min_interval(cfg, "sync:crm") == 120
+    assert decisions.min_interval(cfg, "sync:office") == 30  # default glob
+    assert decisions.min_interval(cfg, "sync:studio") is None  # 0: urgent
+    assert decisions.min_interval(cfg, "send") is None and decisions.min_interval(cfg, "health") is None
+    assert decisions.min_interval(cfg, "import:csv") == 60

@@ -20,12 +20,11 @@ from typing import Any
 from wedsync_cli.clock import iso, parse_instant
 from wedsync_cli.errors import UsageError
 
-# Defaults: CRM imports and housekeeping can wait on a wedding day; calendar sync slows down
-# (deletes are deferred anyway); sending and health checks are urgent and never skipped.
+# Defaults: imports and housekeeping can wait on a wedding day; each sync run (calendar or CRM
+# source, job "sync:<name>") slows down (deletes are deferred anyway); sending and health checks
+# are urgent and never skipped. A more specific name wins over a glob ("sync:crm" over "sync:*").
 DEFAULT_MIN_INTERVALS = {
-    "source:*": 60,
     "import:*": 60,
-    "sync": 30,
     "sync:*": 30,
     "maintenance": 360,
 }
