@@ -182,3 +182,17 @@ def test_sync_failing_and_dead_email_rules(setup, cli, home):
     code, doc = run(cli, "2026-06-10T10:50:00+01:00")
     assert [a["key"] for a in doc["alerts"]["opened"]] == ["webhook_disabled:crm"]
     assert "410 Gone" in s.slack[3]["text"]
+
+
+def test_new_user_without_credentials_gets_one_sentence_per_probe(cli, config_file, monkeypatch):
+    monkeypatch.setitem(registry.REGISTRY["check"], "tave", "tests.standins.alerts:probe")
+    registry._cache.pop(("check", "tave"), None)
+    config_file.write_text('[sources.crm]\nprovider = "tave"\n[calendars.home]\nprovider = "local"\ncalendar = "cal"\n')
+    r = cli("health", "check")
+    registry._cache.pop(("check", "tave"), None)
+    assert r.exit_code == 1
+    assert "tave: No credential is stored for tave" in r.stderr and "wedsync auth" in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    # a missing credential is our configuration, not the provider being down: no alert, state healthy
+    r = cli("status", "--json")
+    assert all(p["state"] == "healthy" for p in json.loads(r.stdout)["providers"])

@@ -40,7 +40,14 @@ def check(
             info(f"{n['kind']} {n['alert']} via {n['channel']}: {n['status']}" + (f" ({n['error']})" if n["error"] else ""),
                  rt.quiet)
     if doc["exit_code"]:
-        failed = [p["provider"] for p in doc["probes"] if p["status"] == "failed"]
-        info(f"Health check finished but {', '.join(failed)} failed its probe. "
-             "Run `wedsync status` for details and `wedsync auth status --check` to test credentials.")
+        import sys
+
+        from wedsync_cli.secrets import redact
+
+        failed = [p for p in doc["probes"] if p["status"] == "failed"]
+        # One sentence (cron mails stderr): which probes failed and why, and where to look next.
+        sys.stderr.write(redact(
+            f"Health check finished but {len(failed)} provider probe(s) failed: "
+            + "; ".join(f"{p['provider']}: {p['detail'].rstrip('.')}" for p in failed)
+            + ". Run `wedsync status` for details.") + "\n")
         raise typer.Exit(doc["exit_code"])
