@@ -216,6 +216,7 @@ class _Lane:
     inflight: int = 0
     drained: bool = False
     stopped: bool = False
+    healthy: bool = False  # the endpoint row already says "not failing" (saves a write per delivery)
 
 
 def flush(rt, *, limit: int | None = None, only: list[str] | None = None, rng: random.Random | None = None) -> dict:
@@ -275,6 +276,10 @@ def flush(rt, *, limit: int | None = None, only: list[str] | None = None, rng: r
                 lane = lanes[name]
                 lane.inflight -= 1
                 _record(rt, box, lane, fut.result(), result, rng)
+        with store.transaction():
+            for lane in lanes.values():
+                if lane.healthy:  # last_success_at = the end of this run's successes
+                    state.note_success(store, lane.ep.name)
     finally:
         for lane in lanes.values():
             lane.pool.shutdown(wait=True)
@@ -309,7 +314,9 @@ def _record(rt, box, lane: _Lane, att: Attempt, result: dict, rng: random.Random
     with store.transaction():
         if att.outcome == "ok":
             box.complete(item, provider=provider, attempt=attempt)
-            state.note_success(store, ep.name)
+            if not lane.healthy:
+                state.note_success(store, ep.name)
+                lane.healthy = True
             result["delivered"] += 1
             return
         if att.outcome == "refused":
@@ -326,6 +333,7 @@ def _record(rt, box, lane: _Lane, att: Attempt, result: dict, rng: random.Random
             if att.retry_after is not None:
                 wait_s = min(max(att.retry_after, 0.0), MAX_RETRY_AFTER_S)
             status = box.fail(item, attempt=attempt, retry_after=wait_s)
+            lane.healthy = False
             since = state.note_failure(store, ep.name, att.error or "failed")
             streak = (rt.clock.now() - datetime.fromisoformat(since)).total_seconds()
             if streak >= ep.disable_after_days * 86400 and not lane.stopped:
