@@ -310,6 +310,9 @@ def test_full_reconcile_catches_deletions_incremental_cannot_see(rt, configured)
     TaveSource(rt).sync()
     configured.delete("job", drop["job"]["id"])
     configured.delete("event", drop["event"]["id"])
+    for link in [lk for lk in configured.data["job-contact"].values() if lk["jobId"] == drop["job"]["id"]]:
+        configured.delete("job-contact", link["id"])
+        configured.delete("address-book", link["contactId"])
     configured.delete("event", extra["id"])
     rt.clock.advance(days=1)
     inc = TaveSource(rt)
@@ -320,7 +323,7 @@ def test_full_reconcile_catches_deletions_incremental_cannot_see(rt, configured)
     full = TaveSource(rt)
     full.sync()
     assert full.mode == "full"
-    assert full.deleted == {"job": 1, "event": 2}
+    assert full.deleted == {"job": 1, "event": 2, "job-contact": 2, "address-book": 2}
     assert rt.store.one("SELECT status FROM weddings WHERE external_id = ?", [drop["job"]["id"]])["status"] == "cancelled"
     gone = rt.store.query("SELECT external_id FROM events WHERE deleted = 1 ORDER BY external_id")
     assert {g["external_id"] for g in gone} == {drop["event"]["id"], extra["id"]}
@@ -357,9 +360,9 @@ def test_kill_9_during_import_then_rerun_equals_one_clean_run(cli_subprocess, co
     from wedsync_cli.store import Store
 
     configured.populate(12)
-    cfg = tmp_path / "config.toml"
-    key = json.dumps({"api_key": configured.api_key})
-    assert cli_subprocess("auth", "set", "tave", "--from-file", "-", input=key).exit_code == 0
+    # the subprocess's file-backed test keyring, written directly (saves a process start)
+    (tmp_path / "test-keyring.json").write_text(json.dumps(
+        {"wedsync:default\x00tave": json.dumps({"api_key": configured.api_key})}))
 
     killed = cli_subprocess("import", "tave", extra_env={"WEDSYNC_TEST_CRASH_AT": point})
     assert killed.exit_code == -9, (point, killed.stderr)
@@ -373,15 +376,18 @@ def test_kill_9_during_import_then_rerun_equals_one_clean_run(cli_subprocess, co
     store.close()
     assert [r["outcome"] for r in runs] == ["crashed", "ok"]
 
-    clean_home = tmp_path / "clean"
-    env = {"WEDSYNC_HOME": str(clean_home), "WEDSYNC_CONFIG": str(cfg)}
-    clean = cli_subprocess("import", "tave", "--json", extra_env=env)
-    assert clean.exit_code == 0 and clean.json["created"] == 12
-    store = Store(Paths.resolve(env=env).db_file)
-    assert _state(store) == crashed_state
-    assert store.get_cursor("source:tave")["bookmarks"] == crashed_cursor["bookmarks"]
-    assert store.scalar("SELECT COUNT(*) FROM clients") == 12
-    store.close()
+    # one clean run of the same data, in-process in another home
+    from wedsync_cli.runtime import Runtime
+    from wedsync_cli.sources.tave import TaveSource
+
+    clean = Runtime(paths=Paths.resolve(env={"WEDSYNC_HOME": str(tmp_path / "clean"),
+                                             "WEDSYNC_CONFIG": str(tmp_path / "config.toml")}))
+    clean.credentials.set("tave", {"api_key": configured.api_key})
+    assert TaveSource(clean).sync().created == 12
+    assert _state(clean.store) == crashed_state
+    assert clean.store.get_cursor("source:tave")["bookmarks"] == crashed_cursor["bookmarks"]
+    assert clean.store.scalar("SELECT COUNT(*) FROM clients") == 12
+    clean.close()
 
 
 # -- with the rest of the product ------------------------------------------------------------------------

@@ -528,13 +528,14 @@ class TaveSource:
         jobs = {j["id"]: j for j in self._load("job", "id", ids)}
         links: dict[str, list[dict]] = {}
         for link in self._load("job-contact", "job_id", ids):
-            if link["id"] not in gone["job-contact"]:
+            # A deleted job keeps its (maybe also deleted) couple once more, to be marked cancelled.
+            if link["id"] not in gone["job-contact"] or link["jobId"] in gone_jobs:
                 links.setdefault(link["jobId"], []).append(link)
         events: dict[str, list[dict]] = {}
         for ev in self._load("event", "job_id", ids):
             if not ev.get("hidden") and ev["id"] not in gone["event"]:
                 events.setdefault(ev["jobId"], []).append(ev)
-        contact_ids = sorted({lk["contactId"] for ls in links.values() for lk in ls} - gone["address-book"])
+        contact_ids = sorted({lk["contactId"] for ls in links.values() for lk in ls})
         contacts = {c["id"]: c for c in self._load("address-book", "id", contact_ids)}
         records = []
         for jid in ids:
@@ -544,6 +545,8 @@ class TaveSource:
             clients = []
             for lk in sorted(links.get(jid, []), key=lambda x: (x.get("created") or "", x["id"])):
                 c = contacts.get(lk["contactId"])
+                if lk["contactId"] in gone["address-book"] and jid not in gone_jobs:
+                    c = None
                 is_client = lk.get("client") or "client" in (lk.get("roleKinds") or [])
                 if (is_client and not lk.get("hidden") and c is not None and c.get("kind", "person") == "person"
                         and not c.get("hidden")):
