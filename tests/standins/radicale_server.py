@@ -85,7 +85,7 @@ class RadicaleServer:
         self.users = users
         self._own_tmp = None
         if folder is None:
-            self._own_tmp = tempfile.TemporaryDirectory(prefix="wedsync-radicale-")
+            self._own_tmp = tempfile.TemporaryDirectory(prefix="wedsync-radicale-", ignore_cleanup_errors=True)
             folder = self._own_tmp.name
         self.folder = Path(folder)
         self.faults = Faults()
@@ -207,11 +207,12 @@ class RadicaleServer:
         with self._lock:
             self.requests.clear()
 
-    def _client(self, user: str):
+    def _client(self, user: str, timeout: int | None = None):
         import caldav
 
         password = (self.users or {}).get(user, "x")
-        return caldav.DAVClient(url=self.url, username=user, password=password, auth_type="basic")
+        return caldav.DAVClient(url=self.url, username=user, password=password, auth_type="basic",
+                                timeout=timeout)
 
     def make_calendar(self, user: str = "alice", cal_id: str | None = None, name: str | None = None) -> str:
         """Create a calendar collection (through CalDAV, as a user would) and return its URL."""
@@ -220,9 +221,9 @@ class RadicaleServer:
             client.principal().make_calendar(name=name or cal_id, cal_id=cal_id)
         return f"{self.url}{user}/{cal_id}/"
 
-    def calendar(self, url: str, user: str = "alice"):
+    def calendar(self, url: str, user: str = "alice", timeout: int | None = None):
         """A caldav Calendar object for direct (out-of-band) edits in tests: 'someone else's' client."""
-        client = self._client(user)
+        client = self._client(user, timeout)
         return client.calendar(url=url)
 
     def seed_events(self, user: str, cal_id: str, items: dict[str, str]) -> None:
