@@ -311,14 +311,12 @@ def _record(rt, box, lane: _Lane, att: Attempt, result: dict, rng: random.Random
             status=att.status_code, outcome="ok" if att.outcome == "ok" else "error",
             latency_ms=att.latency_ms or 0.0, error=att.error))
     attempt = att.record(provider)
+    if att.outcome == "ok":  # complete() is its own transaction; the endpoint row is written once per run
+        box.complete(item, provider=provider, attempt=attempt)
+        lane.healthy = True
+        result["delivered"] += 1
+        return
     with store.transaction():
-        if att.outcome == "ok":
-            box.complete(item, provider=provider, attempt=attempt)
-            if not lane.healthy:
-                state.note_success(store, ep.name)
-                lane.healthy = True
-            result["delivered"] += 1
-            return
         if att.outcome == "refused":
             status = box.fail(item, attempt=attempt, permanent=True)
         elif att.outcome == "gone":
