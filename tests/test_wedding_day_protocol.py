@@ -175,3 +175,32 @@ def test_min_interval_lookup():
     assert decisions.min_interval(cfg, "sync:studio") is None  # 0: urgent
     assert decisions.min_interval(cfg, "send") is None and decisions.min_interval(cfg, "health") is None
     assert decisions.min_interval(cfg, "import:csv") == 60
+
+
+def test_skips_are_recorded_and_the_log_command_lists_decisions(cli, config_file):
+    config_file.write_text('timezone = "Europe/London"\n')
+    sat = {"WEDSYNC_NOW": "2026-06-13T10:00:00+01:00"}
+    r = cli("health", "check", env=sat)  # observes the Saturday switch, logs a maintenance decision
+    assert r.exit_code == 0, r.stderr
+    r = cli("wedding-day", "log", "--json", env=sat)
+    doc = json.loads(r.stdout)
+    kinds = [d["decision"] for d in doc["decisions"]]
+    assert "activated" in kinds and all(d["reason"] for d in doc["decisions"])
+    r = cli("wedding-day", "log", "--since", "yesterday-ish", env=sat)
+    assert r.exit_code == 2 and "--since" in r.stderr
+
+
+def test_record_skip_shows_in_status_and_does_not_count_as_a_run(runtime, config_file):
+    config_file.write_text('timezone = "Europe/London"\n')
+    clock = runtime._clock
+    clock.set(at("2026-06-13T10:00:00+01:00"))
+    run_job(runtime, "sync:studio", "2026-06-13T08:50:00+00:00")
+    ok, why = decisions.should_run(runtime, "sync:studio")
+    assert not ok
+    decisions.record_skip(runtime.store, "sync:studio", why)
+    from wedsync_cli.monitoring.status import last_runs
+
+    last = {j["job"]: j for j in last_runs(runtime.store)}["sync:studio"]
+    assert last["outcome"] == "skipped" and "at most every 30 min" in last["counts"]["reason"]
+    clock.set(at("2026-06-13T10:21:00+01:00"))  # 31 min after the real run; the skip does not reset it
+    assert decisions.should_run(runtime, "sync:studio")[0]

@@ -48,6 +48,39 @@ def status(
         raise typer.Exit(1)
 
 
+@app.command("log")
+def log(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option("--since", metavar="WHEN",
+                                              help="ISO date/date-time or a duration back from now (90m, 2h, 3d).")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many, newest first.")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+):
+    """Every decision the wedding-day protocol took (skips, deferrals, refusals, escalations) and why."""
+    from wedsync_cli.cli.output import console, emit_json, table
+    from wedsync_cli.clock import parse_when
+    from wedsync_cli.errors import UsageError
+    from wedsync_cli.wedding_day.decisions import decisions
+
+    rt = ctx.obj
+    _ = rt.config  # a broken config is reported (exit 78) first
+    when = None
+    if since is not None:
+        try:
+            when = parse_when(since, rt.clock.now())
+        except ValueError as exc:
+            raise UsageError(f"--since: {exc}", fix="pass e.g. `--since 2d` or `--since 2026-06-13`") from None
+    rows = decisions(rt.store, when, limit)
+    if as_json:
+        emit_json({"decisions": [{k: r[k] for k in ("id", "at", "decision", "subject", "reason")} for r in rows]})
+        return
+    if not rows:
+        console().print("No wedding-day protocol decisions recorded" + (" in that period." if when else " yet."))
+        return
+    console().print(table("Wedding-day protocol decisions", ["at", "decision", "subject", "reason"],
+                          [[r["at"], r["decision"], r["subject"], r["reason"]] for r in rows]))
+
+
 def _render(doc, zone_name: str) -> None:
     from datetime import datetime
     from zoneinfo import ZoneInfo

@@ -89,6 +89,16 @@ def should_run(rt, job: str, at: datetime | None = None) -> tuple[bool, str]:
     return True, why
 
 
+def record_skip(store, job: str, reason: str) -> None:
+    """A job that should_run() held back: one 'skipped' run row, so `status` shows why it did not run."""
+    import json
+
+    now = store.now()
+    with store.transaction():
+        store.execute("INSERT INTO job_runs(job, started_at, ended_at, outcome, counts) VALUES (?,?,?, 'skipped', ?)",
+                      [job, now, now, json.dumps({"reason": reason})])
+
+
 def _log(store, decision: str, subject: str, reason: str) -> None:
     with store.transaction():
         record(store, decision, subject, reason)
