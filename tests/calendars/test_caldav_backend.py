@@ -365,3 +365,13 @@ def test_advance_cursor_skips_our_own_writes_but_never_someone_elses(fresh_radic
     obj.icalendar_component["SUMMARY"] = "theirs v3"
     obj.save(precondition="etag", increase_seqno=False)
     assert b3.advance_cursor(cursor) == cursor
+
+
+def test_create_finds_our_event_stored_at_another_href_instead_of_duplicating(fresh_radicale, cal_url):
+    """Radicale answers 409 no-uid-conflict when our UID already lives at another href."""
+    other = fresh_radicale.calendar(cal_url)
+    other.save_event(vevent_ics(uid_for("moved1"), "Ours, filed elsewhere"), no_overwrite=True)
+    made = make_backend(cal_url).create(uid_for("moved1"), fields())
+    assert made.ours and made.event_id == "moved1" and not made.remote_id.endswith("/moved1-wedsync.ics")
+    listing = make_backend(cal_url).changes(None)
+    assert [i.event_id for i in listing.items] == ["moved1"]

@@ -261,6 +261,8 @@ class CalDAVBackend(CalendarBackend):
                 continue
             except dav_error.AuthorizationError as exc:  # 401 / 403 (incl. an expired sync token)
                 self._record(operation, method, t0, exc.status, "error", f"HTTP {exc.status}: {_dav_reason(exc)}")
+                if set(exc.preconditions) & dav_error.UID_CONFLICT_PRECONDITIONS:
+                    raise _UidConflict() from None  # Cyrus answers a UID conflict with 403
                 self._verdict(url, exc.status or 401, attempt, preconditions=exc.preconditions)
                 raise
             except (http.exceptions.Timeout, http.exceptions.ConnectionError) as exc:
@@ -482,20 +484,25 @@ class CalDAVBackend(CalendarBackend):
     def create(self, uid: str, fields: EventFields) -> RemoteEvent:
         self._collection()
         remote_id = self.href_for(uid)
-        resp = self._dav().put(self._url(remote_id), self._body(uid, fields),
-                               {"Content-Type": "text/calendar; charset=utf-8", "If-None-Match": "*"})
+        try:
+            resp = self._dav().put(self._url(remote_id), self._body(uid, fields),
+                                   {"Content-Type": "text/calendar; charset=utf-8", "If-None-Match": "*"})
+        except _UidConflict:
+            resp = None
+        if resp is None or resp.status == 409:
+            # CALDAV:no-uid-conflict: our uid lives at another href (written by an older version or
+            # another tool): find it with a calendar-query on the UID.
+            existing = self._search_uid(uid)
+            if existing is not None:
+                return existing
+            raise ProviderUnavailable(f"The CalDAV server reports our event {uid} at another address but "
+                                      "does not find it by UID", fix="check the calendar on the server, then rerun")
         if resp.status in (200, 201, 204):
             etag = self._written[remote_id] = self._etag_after_write(resp, remote_id)
             return RemoteEvent(remote_id=remote_id, etag=etag, uid=uid, fields=fields)
         if resp.status == 412:
             # Already there: a retry of a create that reached the server (maybe before a crash).
             existing = self.get(remote_id)
-            if existing is not None:
-                return existing
-        if resp.status == 409 or resp.status == 403:
-            # CALDAV:no-uid-conflict: our uid lives at another href (created by an older version or
-            # another tool): find it with a calendar-query on the UID.
-            existing = self._search_uid(uid)
             if existing is not None:
                 return existing
         raise ProviderUnavailable(f"The CalDAV server refused to create {remote_id} (HTTP {resp.status})",
@@ -587,6 +594,10 @@ class CalDAVBackend(CalendarBackend):
             finally:
                 self._client = None
                 self._calendar = None
+
+
+class _UidConflict(Exception):
+    """A PUT refused because the UID is already used at another href (RFC 4791 no-uid-conflict)."""
 
 
 def _dav_reason(exc: Exception) -> str:
