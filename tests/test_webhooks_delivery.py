@@ -196,3 +196,61 @@ def test_per_endpoint_concurrency_is_bounded(hooks, rx):
     assert flush(rt)["delivered"] == 30
     assert 1 <= rx.max_inflight <= 3
     assert len(set(rx.ids("zap"))) == 30
+
+
+def test_https_delivery_goes_to_the_checked_ip_with_the_name_for_tls_and_host(tmp_path):
+    """The SSRF guard pins the resolved address; TLS still verifies the certificate for the name."""
+    import datetime as dt
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import httpx
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hooks.test")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("hooks.test")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    (tmp_path / "cert.pem").write_bytes(cert_pem)
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+    seen = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            seen["host"] = self.headers["Host"]
+            seen["body"] = self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    sctx.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    httpd.socket = sctx.wrap_socket(httpd.socket, server_side=True)
+    t = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    port = httpd.server_address[1]
+    try:
+        ep = dispatch.Endpoint(name="tls", url=f"https://hooks.test:{port}/in", events=["*"], allow_private=True)
+        client = httpx.Client(verify=ssl.create_default_context(cadata=cert_pem.decode()), follow_redirects=False)
+        att = dispatch.send_once(client, ep, SECRET, "msg_tls", {"type": "t", "timestamp": "x", "data": {}},
+                                 FixedClock(datetime.now(UTC)), resolver=lambda host, p: ["127.0.0.1"])
+        client.close()
+        assert att.outcome == "ok", att.error
+        assert seen["host"] == f"hooks.test:{port}" and json.loads(seen["body"])["type"] == "t"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
