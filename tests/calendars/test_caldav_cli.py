@@ -230,3 +230,29 @@ def test_auth_status_check_makes_one_propfind_and_reports_a_refused_password(cli
     [entry] = [p for p in r.json["providers"] if p["provider"] == "caldav"]
     assert entry["check"]["ok"] is False and entry["check"]["exit_code"] == 77
     assert "wrong-one-1" not in r.stdout
+
+
+def test_thirty_percent_429_and_503_still_converge_without_duplicates(cli, fresh_radicale, studio):
+    # Retry-After: 0 so the CLI's real clock never sleeps in this test.
+    fresh_radicale.faults.retry_after = "0"
+    fresh_radicale.faults.kinds = ["503", "429"]
+    fresh_radicale.faults.rate = 0.3
+    for _ in range(2):
+        r, out = sync_json(cli)
+        assert r.exit_code == 0, r.stderr
+    assert fresh_radicale.faults.injected > 0
+    fresh_radicale.faults.rate = 0
+    items = remote_items(fresh_radicale, studio)
+    assert len(items) == 3 and len({i["uid"] for i in items}) == 3
+    r, out = sync_json(cli)
+    assert out["runs"][0]["pushed"] == {"created": 0, "updated": 0, "deleted": 0}
+
+
+def test_a_server_that_stays_down_exits_69(cli, fresh_radicale, studio):
+    fresh_radicale.faults.retry_after = "0"
+    fresh_radicale.faults.kinds = ["503"]
+    fresh_radicale.faults.rate = 1.0
+    r = cli("sync")
+    fresh_radicale.faults.rate = 0
+    assert r.exit_code == 69 and "Traceback" not in r.stderr
+    assert "unavailable" in r.stderr
