@@ -149,3 +149,29 @@ def test_conflicts_list_show_resolve_cycle(cli, setup, store, tmp_path):
     assert cli("sync").exit_code == 0
     assert "SUMMARY:Our title" in path.read_text() and event_row(store, ev)["title"] == "Our title"
     assert cli("conflicts", "resolve", str(c["id"]), "--keep", "remote").exit_code == 2  # already resolved
+
+
+def test_wedding_day_slows_scheduled_syncs_and_defers_deletes(cli, setup, store, tmp_path, monkeypatch):
+    from tests.calendars.helpers import set_status
+
+    saturday = "2026-11-28T12:00:00Z"  # Saturdays are protected by default
+    ev = seed_wedding(store)
+    assert cli("sync").exit_code == 0  # Wednesday: normal
+    monkeypatch.setenv("WEDSYNC_NOW", saturday)
+    set_status(store, ev, "cancelled")
+    r = cli("sync", "--json")
+    assert r.exit_code == 0
+    [run] = r.json["runs"]
+    assert run["status"] == "ok" and run["pushed"]["deleted"] == 0
+    assert run["deferred"] == [{"event_id": ev, "remote_id": f"{ev}@wedsync.ics"}]
+    assert files(tmp_path / "calendar") == [f"{ev}@wedsync.ics"]
+    # Within the protocol's minimum interval a scheduled run skips itself (exit 0, recorded) ...
+    r = cli("sync", "--json")
+    assert r.exit_code == 0 and r.json["runs"][0]["status"] == "skipped"
+    assert store.scalar("SELECT COUNT(*) FROM job_runs WHERE outcome = 'skipped'") == 1
+    # ... but one the vendor names runs; the delete still waits for the protocol to end.
+    r = cli("sync", "studio", "--json")
+    assert r.json["runs"][0]["status"] == "ok" and len(r.json["runs"][0]["deferred"]) == 1
+    monkeypatch.setenv("WEDSYNC_NOW", "2026-11-30T12:00:00Z")  # Monday
+    r = cli("sync", "--json")
+    assert r.json["runs"][0]["pushed"]["deleted"] == 1 and files(tmp_path / "calendar") == []

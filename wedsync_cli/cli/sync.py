@@ -22,18 +22,32 @@ def sync(
     Example: wedsync sync            (everything)
              wedsync sync studio --dry-run
     """
+    import contextlib
+
     from wedsync_cli.cli.output import emit_json, info
 
     rt = ctx.obj
-    runs = run_sync(rt, names or [], dry_run=dry_run, full=full)
-    public = [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs]
-    if as_json:
-        emit_json({"runs": public, "dry_run": dry_run})
-    else:
-        _print_human(public, dry_run)
-        if dry_run:
-            info("Dry run: nothing was written.", rt.quiet)
-    _exit_for(runs)
+    # Start/finish pings, rollups and the wedding-day switch (a dry run touches none of it).
+    with contextlib.nullcontext() if dry_run else _monitored(rt):
+        runs = run_sync(rt, names or [], dry_run=dry_run, full=full)
+        public = [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs]
+        if as_json:
+            emit_json({"runs": public, "dry_run": dry_run})
+        else:
+            _print_human(public, dry_run)
+            if dry_run:
+                info("Dry run: nothing was written.", rt.quiet)
+        _exit_for(runs)
+
+
+def _monitored(rt):
+    import contextlib
+
+    try:
+        from wedsync_cli.monitoring.export import monitored_job
+    except ImportError:  # monitoring not installed: nothing to report to
+        return contextlib.nullcontext()
+    return monitored_job(rt, "sync")
 
 
 def run_sync(rt, names: list[str], *, dry_run: bool = False, full: bool = False) -> list[dict[str, Any]]:
@@ -58,7 +72,12 @@ def run_sync(rt, names: list[str], *, dry_run: bool = False, full: bool = False)
     runs: list[dict[str, Any]] = []
     with rt.job_lock("sync"):
         for name, kind, conf in selected:
-            if kind == "source":
+            # A scheduled run (no names) slows down during the wedding-day protocol; a run the
+            # vendor names explicitly always goes ahead.
+            skip_reason = None if (names or dry_run) else _protocol_skip(rt, name)
+            if skip_reason:
+                runs.append(_skipped(rt, name, kind, conf, skip_reason))
+            elif kind == "source":
                 runs.append(_run_source(rt, name, conf, dry_run=dry_run, full=full))
             else:
                 runs.append(_run_calendar(rt, name, conf, dry_run=dry_run, full=full))
@@ -80,6 +99,25 @@ def _job(rt, name: str, dry_run: bool):
 
     # A dry run writes nothing, not even its run row.
     return contextlib.nullcontext(None) if dry_run else JobRun(rt.store, f"sync:{name}")
+
+
+def _protocol_skip(rt, name: str) -> str | None:
+    try:
+        from wedsync_cli.wedding_day.decisions import should_run
+    except ImportError:
+        return None
+    ok, why = should_run(rt, f"sync:{name}")
+    return None if ok else why
+
+
+def _skipped(rt, name: str, kind: str, conf, reason: str) -> dict[str, Any]:
+    from wedsync_cli.store.runs import JobRun
+
+    entry = _entry(name, conf.provider, kind)
+    entry["status"], entry["reason"] = "skipped", reason
+    with JobRun(rt.store, f"sync:{name}") as run:
+        run.finish("skipped", reason)
+    return entry
 
 
 def _fail(entry: dict[str, Any], exc: BaseException) -> None:
@@ -221,7 +259,7 @@ def _print_human(runs: list[dict[str, Any]], dry_run: bool) -> None:
     out.print(table("Sync (dry run: nothing written)" if dry_run else "Sync",
                     ["name", "kind", "provider", "status", "pulled", "pushed", "conflicts", "requests", "error"],
                     [[r["name"], r["kind"], r["provider"], r["status"], trio(r["pulled"]), trio(r["pushed"]),
-                      r["conflicts"], r["requests"], r["error"] or ""] for r in runs]))
+                      r["conflicts"], r["requests"], r["error"] or r.get("reason") or ""] for r in runs]))
     for r in runs:
         for p in r.get("plan") or []:
             out.print(f"  would {p['action']}: {p.get('title') or p.get('event_id')} ({r['name']})")
