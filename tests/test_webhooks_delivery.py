@@ -254,3 +254,16 @@ def test_https_delivery_goes_to_the_checked_ip_with_the_name_for_tls_and_host(tm
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_deliveries_for_a_removed_endpoint_fail_instead_of_waiting_forever(hooks, rx):
+    rt = hooks({"zap": {"events": ["*"]}, "old": {"events": ["*"]}})
+    rx.always("old", 500)
+    emit(rt, "client.created", {"id": "c1"})
+    flush(rt)
+    assert status_of(rt, "old") == ["retry"]
+    hooks({"zap": {"events": ["*"]}})  # "old" removed from the config
+    rt.clock.advance(3600)
+    res = flush(rt)
+    assert res["failed"] == 1 and status_of(rt, "old") == ["failed"]
+    assert "no longer in the config" in rt.store.scalar("SELECT last_error FROM outbox WHERE target='old'")

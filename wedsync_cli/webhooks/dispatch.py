@@ -232,7 +232,10 @@ def flush(rt, *, limit: int | None = None, only: list[str] | None = None, rng: r
     result: dict[str, Any] = {"queued": queued, "attempted": 0, "delivered": 0, "retry": 0, "failed": 0,
                               "dead": 0, "released": 0, "disabled": [], "skipped": {}, "missing_secret": []}
     lanes: dict[str, _Lane] = {}
-    for ep in endpoints(rt).values():
+    configured = endpoints(rt)
+    if only is None:
+        _fail_orphans(rt, box, set(configured), result)
+    for ep in configured.values():
         if only is not None and ep.name not in only:
             continue
         if not ep.enabled:
@@ -285,6 +288,22 @@ def flush(rt, *, limit: int | None = None, only: list[str] | None = None, rng: r
             lane.pool.shutdown(wait=True)
             lane.client.close()
     return result
+
+
+def _fail_orphans(rt, box, configured: set[str], result: dict) -> None:
+    """Deliveries whose endpoint was removed from the config fail (listed, replayable) instead of
+    waiting forever."""
+    targets = [r["target"] for r in rt.store.query(
+        "SELECT DISTINCT target FROM outbox WHERE kind = ? AND status IN ('pending', 'retry')", [KIND])]
+    for target in targets:
+        if target in configured:
+            continue
+        while items := box.claim([KIND], limit=200, target=target):
+            for item in items:
+                box.fail(item, permanent=True, attempt={
+                    "provider": f"webhook:{target}",
+                    "error": f"the endpoint {target!r} is no longer in the config ([webhooks.{target}])"})
+                result["failed"] += 1
 
 
 def _work(lane: _Lane, item, clock) -> Attempt:
