@@ -118,7 +118,8 @@ def test_deliveries_show_enable_disable(cli, setup, rx):
     assert att["request"]["headers"]["webhook-id"] == rows[0]["webhook_id"]
     assert SECRET not in json.dumps(shown)
     human = cli("webhooks", "show", rows[0]["webhook_id"])
-    assert human.exit_code == 0 and "HTTP 500" in human.stdout
+    assert human.exit_code == 0 and "HTTP 500" in human.stdout and "status retry, 1/2 attempts" in human.stdout
+    assert shown["tries"] == 1
     assert cli("webhooks", "show", "999").exit_code == 2
 
     assert cli("webhooks", "disable", "zap").exit_code == 0

@@ -158,7 +158,7 @@ def show(
         return
     out = console()
     out.print(f"Delivery {d['id']} to {d['endpoint']}: {d['event']} ({d['webhook_id']})", markup=False)
-    out.print(f"status {d['status']}, {d['attempts']}/{d['max_attempts']} attempts, created {d['created_at']}"
+    out.print(f"status {d['status']}, {d['tries']}/{d['max_attempts']} attempts, created {d['created_at']}"
               + (f", next try {d['not_before']}" if d["status"] == "retry" else ""), markup=False)
     for i, a in enumerate(d["attempts"], 1):
         out.print(f"\n#{i} {a['at']} {a['outcome']} HTTP {a['status_code'] or '-'} "

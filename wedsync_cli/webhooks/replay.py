@@ -155,8 +155,8 @@ def delivery_detail(rt, ref: str) -> dict[str, Any] | None:
                 except ValueError:
                     pass
         attempts.append(a)
-    return {**row, "max_attempts": full["max_attempts"], "payload": json.loads(full["payload"]),
-            "attempts": attempts}
+    return {**row, "tries": row["attempts"], "max_attempts": full["max_attempts"],
+            "payload": json.loads(full["payload"]), "attempts": attempts}
 
 
 def dispatch_attempts(rt, item_id: int) -> list[dict[str, Any]]:
