@@ -147,6 +147,20 @@ def test_broken_channel_does_not_silence_the_others_and_is_retried(setup, cli, h
     assert statuses == {"email": "queued", "slack": "sent", "sms": "failed"}
     assert "wrong-token-999999" not in json.dumps(doc)
     assert len(s.slack) == 1 and s.sms == []
+    # the SMS channel is retried on the next run, without repeating the alert on Slack or email
+    code, doc = run(cli, "2026-06-13T10:05:00+01:00")
+    assert [(n["channel"], n["status"]) for n in doc["alerts"]["notifications"]] == [("sms", "failed")]
+    r = cli("auth", "set", "twilio", "--from-file", "-",
+            input=json.dumps({"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN, "from": "+15005550006"}))
+    code, doc = run(cli, "2026-06-13T10:10:00+01:00")
+    assert [(n["channel"], n["status"]) for n in doc["alerts"]["notifications"]] == [("sms", "sent")]
+    code, doc = run(cli, "2026-06-13T10:15:00+01:00")
+    assert doc["alerts"]["notifications"] == []
+    assert len(s.slack) == 1 and len(s.sms) == 1
+    # recovery goes to every channel that carried the alert, SMS included
+    s.srv.faults.rate = 0.0
+    code, doc = run(cli, "2026-06-13T10:21:00+01:00")
+    assert sorted(n["channel"] for n in doc["alerts"]["notifications"]) == ["email", "slack", "sms"]
 
 
 def test_sync_failing_and_dead_email_rules(setup, cli, home):

@@ -4,9 +4,12 @@ Each rule yields the conditions that hold now, keyed (``provider_down:google``,
 ``sync_failing:sync:studio``, ``outbox_dead``, ``webhooks_dead``, ``conflict:17``). An alert row
 opens the first time a key fires and is notified once; it resolves when the key stops firing and
 a recovery notice goes out once. So one outage is exactly one alert and one recovery, however
-many health checks run in between. A still-open alert is repeated at most every
-``[alerts] repeat_hours`` (default 24), and no channel sends more than ``max_per_hour``
-(default 20) notifications — the rest wait for the next run (recorded as rate_limited).
+many health checks run in between. Each channel carries each notice once: a channel that fails
+is retried on later runs (up to CHANNEL_ATTEMPTS) without repeating the notice elsewhere. A
+still-open alert is repeated at most every ``[alerts] repeat_hours`` (default 24), and no channel
+sends more than ``max_per_hour`` (default 20) notifications; over the cap a notice waits for a
+later run (recorded as rate_limited). Delivery is at-least-once: a run killed between a send and
+its record sends that notice again.
 
 Channels (``[alerts]``): ``email = ["ops@example.com"]`` (queued in the delivery outbox, so
 `send --flush` delivers it with failover), ``slack = true`` (incoming-webhook URL in credential
@@ -101,14 +104,33 @@ def reconcile(store, conditions: list[Condition], now: datetime) -> dict[str, li
     return {"opened": opened, "resolved": resolved}
 
 
+CHANNEL_ATTEMPTS = 12  # a channel that failed this often for one notice (an hour of 5-min checks) gives up on it
+
+
+def _channel_state(store, alert_id: int, kind: str, since: str | None = None) -> dict[str, dict[str, int]]:
+    """Per channel: how many sent/queued and failed attempts one notice of an alert has had."""
+    q = "SELECT channel, status, COUNT(*) AS n FROM alert_notifications WHERE alert_id = ? AND kind = ?"
+    params: list[Any] = [alert_id, kind]
+    if since:
+        q += " AND at >= ?"
+        params.append(since)
+    out: dict[str, dict[str, int]] = {}
+    for r in store.query(q + " GROUP BY channel, status", params):
+        d = out.setdefault(r["channel"], {"ok": 0, "failed": 0})
+        if r["status"] in ("sent", "queued"):
+            d["ok"] += r["n"]
+        elif r["status"] == "failed":
+            d["failed"] += r["n"]  # rate_limited is not the channel's fault: no attempt used up
+    return out
+
+
 def _pending_notifications(store, now: datetime, repeat_hours: float) -> list[tuple[str, dict[str, Any]]]:
+    """Notices still owed: new alerts, reminders of long-open ones, recoveries of alerts someone heard."""
     todo: list[tuple[str, dict[str, Any]]] = []
-    for r in store.query("SELECT * FROM alerts WHERE resolved_at IS NULL AND notified_at IS NULL ORDER BY id"):
-        todo.append(("alert", r))
-    if repeat_hours > 0:
-        cut = iso(now - timedelta(hours=repeat_hours))
-        for r in store.query("SELECT * FROM alerts WHERE resolved_at IS NULL AND notified_at IS NOT NULL "
-                             "AND last_notified_at < ? ORDER BY id", [cut]):
+    for r in store.query("SELECT * FROM alerts WHERE resolved_at IS NULL ORDER BY id"):
+        if r["notified_at"] is None or not r["alert_done"]:
+            todo.append(("alert", r))
+        elif repeat_hours > 0 and r["last_notified_at"] < iso(now - timedelta(hours=repeat_hours)):
             todo.append(("reminder", r))
     # A recovery is only news to someone who heard the alert.
     for r in store.query("SELECT * FROM alerts WHERE resolved_at IS NOT NULL AND notified_at IS NOT NULL "
@@ -130,30 +152,50 @@ def _text(kind: str, alert: dict[str, Any], profile: str) -> tuple[str, str]:
 
 
 def notify(rt, now: datetime, protocol_active: bool) -> list[dict[str, Any]]:
-    """Send every pending alert / reminder / recovery on the configured channels. Returns what was done."""
+    """Send every owed notice on each configured channel that has not had it yet. Returns what was done.
+
+    Per channel and notice: sent once; a failing channel is retried on the next runs (up to
+    CHANNEL_ATTEMPTS) without repeating it on the channels that already carried it. SMS carries
+    alerts raised while the protocol is active, and the recoveries of alerts it carried.
+    """
     cfg = _alerts_cfg(rt.config)
     store = rt.store
     repeat_hours = float(cfg.get("repeat_hours", 24))
     cap = int(cfg.get("max_per_hour", 20))
     sms_when = cfg.get("sms_when", "wedding_day")
-    channels = []
-    if cfg.get("email"):
-        channels.append("email")
-    if cfg.get("slack"):
-        channels.append("slack")
-    sms_on = bool(cfg.get("sms")) and (sms_when == "always" or (sms_when == "wedding_day" and protocol_active))
-    if sms_on:
-        channels.append("sms")
+    base_channels = [ch for ch in ("email", "slack") if cfg.get(ch)]
+    sms_configured = bool(cfg.get("sms")) and sms_when != "never"
+    sms_now = sms_configured and (sms_when == "always" or protocol_active)
     done: list[dict[str, Any]] = []
-    if not channels:
+    if not base_channels and not sms_configured:
         return done
     hour_ago = iso(now - timedelta(hours=1))
-    sent_last_hour = {ch: store.scalar("SELECT COUNT(*) FROM alert_notifications WHERE channel = ? AND at >= ? "
-                                       "AND status IN ('sent','queued')", [ch, hour_ago]) or 0 for ch in channels}
+    sent_last_hour: dict[str, int] = {}
     for kind, alert in _pending_notifications(store, now, repeat_hours):
+        channels = list(base_channels)
+        if kind == "recovery":
+            if sms_configured and alert["escalated"]:
+                channels.append("sms")
+        elif sms_now:
+            channels.append("sms")
+        if not channels:
+            continue
+        since = iso(now) if kind == "reminder" else None
+        state = _channel_state(store, alert["id"], kind, since)
         subject, body = _text(kind, alert, rt.paths.profile)
-        any_ok = False
+        any_ok, settled, sms_ok = False, True, False
         for ch in channels:
+            st = state.get(ch, {"ok": 0, "failed": 0})
+            if st["ok"]:
+                any_ok = True
+                sms_ok = sms_ok or ch == "sms"
+                continue
+            if st["failed"] >= CHANNEL_ATTEMPTS:
+                continue  # given up on this notice for this channel
+            if ch not in sent_last_hour:
+                sent_last_hour[ch] = store.scalar(
+                    "SELECT COUNT(*) FROM alert_notifications WHERE channel = ? AND at >= ? "
+                    "AND status IN ('sent','queued')", [ch, hour_ago]) or 0
             if sent_last_hour[ch] >= cap:
                 status, error = "rate_limited", f"more than {cap} notifications in the last hour"
             else:
@@ -167,23 +209,30 @@ def notify(rt, now: datetime, protocol_active: bool) -> list[dict[str, Any]]:
 
                     status = "failed"
                     error = redact(exc.sentence() if isinstance(exc, WedsyncError) else f"{type(exc).__name__}: {exc}")
-            any_ok = any_ok or status in ("sent", "queued")
+            ok = status in ("sent", "queued")
+            any_ok = any_ok or ok
+            sms_ok = sms_ok or (ok and ch == "sms")
+            if not ok and not (status == "failed" and st["failed"] + 1 >= CHANNEL_ATTEMPTS):
+                settled = False  # this channel still owes the notice: try again next run
             with store.transaction():
                 store.execute("INSERT INTO alert_notifications(alert_id, kind, channel, at, status, error) "
                               "VALUES (?,?,?,?,?,?)", [alert["id"], kind, ch, iso(now), status, error])
-            done.append({"alert": alert["key"], "kind": kind, "channel": ch, "status": status, "error": error})
-        if any_ok:
-            with store.transaction():
-                if kind == "recovery":
-                    store.execute("UPDATE alerts SET recovery_notified_at = ? WHERE id = ?", [iso(now), alert["id"]])
-                else:
-                    store.execute("UPDATE alerts SET notified_at = COALESCE(notified_at, ?), last_notified_at = ?, "
-                                  "escalated = MAX(escalated, ?) WHERE id = ?",
-                                  [iso(now), iso(now), 1 if sms_on else 0, alert["id"]])
-                if sms_on and kind != "recovery":
+                if ok and ch == "sms" and kind != "recovery":
                     from wedsync_cli.wedding_day.decisions import record
 
                     record(store, "escalate", alert["key"], "wedding-day protocol active: alert also sent by SMS")
+            done.append({"alert": alert["key"], "kind": kind, "channel": ch, "status": status, "error": error})
+        with store.transaction():
+            if kind == "recovery":
+                if settled:
+                    store.execute("UPDATE alerts SET recovery_notified_at = ? WHERE id = ?", [iso(now), alert["id"]])
+            elif any_ok:
+                store.execute(
+                    "UPDATE alerts SET notified_at = COALESCE(notified_at, ?), last_notified_at = ?, "
+                    "alert_done = CASE WHEN alert_done = 1 OR ? = 'reminder' THEN 1 ELSE ? END, "
+                    "escalated = MAX(escalated, ?) WHERE id = ?",
+                    [iso(now), iso(now) if kind == "reminder" or alert["last_notified_at"] is None
+                     else alert["last_notified_at"], kind, 1 if settled else 0, 1 if sms_ok else 0, alert["id"]])
     return done
 
 

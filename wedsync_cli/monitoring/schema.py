@@ -85,3 +85,10 @@ def m001_monitoring(db):
         CREATE INDEX protocol_decisions_at ON protocol_decisions(at);
         """
     )
+
+
+@migrations()
+def m002_alert_channels(db):
+    # Per-channel delivery: an alert is complete once every channel carried it (or gave up), so a
+    # channel that was down gets the notice later without repeating it on the others.
+    db.execute("ALTER TABLE alerts ADD COLUMN alert_done INTEGER NOT NULL DEFAULT 0")
