@@ -300,3 +300,22 @@ class TestGoogleContract(BackendContract):
             standin.put_event(google.cal, {"id": remote.remote_id, "summary": title})
 
         return edit
+
+
+def test_timeouts_are_retried_and_creates_stay_single(google, standin):
+    b = google(timeout=0.2)
+    standin.faults.timeout_s = 0.6  # the stand-in holds the request past our timeout, then drops it
+    standin.faults.queue[:] = ["timeout"]
+    ev = b.create(uid_for("slow"), timed())
+    assert standin.faults.queue == [] and ev.ours
+    assert len(standin.live_events(google.cal)) == 1
+    calls = b.ctx.recorder.drain()
+    assert [c.outcome for c in calls if c.operation == "events.insert"] == ["timeout", "ok"]
+
+
+def test_standin_refuses_sync_token_with_forbidden_parameters(google, standin):
+    b = google()
+    cursor = b.changes(None).cursor
+    resp = b.http.get(f"/calendar/v3/calendars/{google.cal}/events",
+                      params={"syncToken": cursor["sync_token"], "timeMin": "2026-01-01T00:00:00Z"})
+    assert resp.status_code == 400 and "timeMin" in resp.json()["error"]["message"]

@@ -256,3 +256,14 @@ class TestOutlookContract(BackendContract):
             standin.put_event(outlook.cal, {"subject": title}, eid=remote.remote_id)
 
         return edit
+
+
+def test_timeouts_are_retried_and_creates_stay_single(outlook, standin):
+    b = outlook(timeout=0.2)
+    standin.faults.timeout_s = 0.6
+    standin.faults.queue[:] = ["timeout"]
+    ev = b.create(uid_for("slow"), timed())
+    assert standin.faults.queue == [] and ev.ours
+    assert len(standin.live_events(outlook.cal)) == 1
+    calls = b.ctx.recorder.drain()
+    assert [c.outcome for c in calls if c.operation == "events.create"] == ["timeout", "ok"]
