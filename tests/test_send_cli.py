@@ -233,3 +233,14 @@ def test_flush_also_delivers_webhooks(cli, config_file, home):
         assert r.exit_code == 0, r.stderr
         assert r.json["webhooks"]["delivered"] == 1
         assert rx.count("POST", "/hook") == 1 and "webhook-signature" in rx.requests[0].headers
+
+
+def test_client_picks_their_wedding_and_to_overrides_recipients(cli, config_file):
+    write_config(config_file)
+    add_wedding(email2=None)
+    r = cli("send", "wedding-week-reminder", "--client", "c1", "--dry-run", "--json")
+    assert r.exit_code == 0, r.stderr
+    (m,) = r.json["messages"]
+    assert m["to"] == "jane@example.com" and "One week to go" in m["subject"]
+    r = cli("send", "timeline-update", "--wedding", "w1", "--to", "planner@example.com", "--dry-run", "--json")
+    assert r.json["messages"][0]["to"] == "planner@example.com"

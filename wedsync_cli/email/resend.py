@@ -137,6 +137,8 @@ class ResendProvider(EmailProvider):
         from wedsync_cli.errors import AuthRefused, ProviderUnavailable
 
         resp = self.client.get("/domains")
+        if resp.status_code == 401 and _name(resp) == "restricted_api_key":
+            return "resend: the key is valid (restricted to sending, so it cannot list domains)"
         if resp.status_code in (401, 403):
             raise AuthRefused(f"Resend refused the API key (HTTP {resp.status_code})",
                               fix="store a valid key with `wedsync auth set resend`")

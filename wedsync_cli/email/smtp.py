@@ -65,11 +65,32 @@ class SmtpProvider(EmailProvider):
         return conn
 
     def send(self, msg: OutgoingEmail, key: str) -> Accepted:
+        t0 = time.perf_counter()
+        try:
+            acc = self._send(msg, key, t0)
+        except SendFailure as exc:
+            self._record(t0, exc.status_code, "connect_error" if exc.kind == FAILOVER and not exc.status_code
+                         else "error", exc.error)
+            raise
+        self._record(t0, 250, "ok", None)
+        return acc
+
+    def _record(self, t0: float, status: int | None, outcome: str, error: str | None) -> None:
+        """Into the same call log as the HTTP providers, so `status` shows SMTP's health too."""
+        from wedsync_cli.clock import iso
+        from wedsync_cli.http.client import CallRecord
+        from wedsync_cli.secrets import redact
+
+        self.rt.recorder.record(CallRecord(
+            at=iso(self.rt.clock.now()) or "", provider="smtp", operation="SMTP send", method="SMTP",
+            status=status, outcome=outcome, latency_ms=round((time.perf_counter() - t0) * 1000, 3),
+            error=redact(error) if error else None))
+
+    def _send(self, msg: OutgoingEmail, key: str, t0: float) -> Accepted:
         import smtplib
 
         from wedsync_cli.email.mime import build, message_id
 
-        t0 = time.perf_counter()
         conn = self._connect()
         try:
             conn.send_message(build(msg, key, self.rt.clock.now().timestamp()))
