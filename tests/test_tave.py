@@ -177,7 +177,7 @@ def test_rejected_record_has_its_reason_and_the_rest_import(cli, configured, tmp
     assert r.exit_code == 1, r.stderr
     assert (r.json["created"], r.json["rejected"]) == (1, 1)
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
-    assert len(rows) == 1 and "bad@@example" in rows[0]["reason"] and "is not valid" in rows[0]["reason"]
+    assert len(rows) == 1 and "invalid email 'bad@@example'" in rows[0]["reason"]
     assert rows[0]["record"] == f"job {bad['job']['id']}"
     assert json.loads(rows[0]["raw"])["job"]["id"] == bad["job"]["id"]
     # human summary names the reason too
@@ -433,3 +433,19 @@ def test_sync_carries_a_newly_booked_or_moved_wedding_to_the_calendar_in_one_run
     runs = {x["name"]: x for x in r.json["runs"]}
     assert r.exit_code == 0 and runs["diary"]["pushed"]["updated"] == 1, r.stdout
     assert "20270815T130000" in list(cal.glob("*.ics"))[0].read_text()
+
+
+def test_second_import_while_one_runs_exits_75_and_the_key_never_reaches_the_state(cli, configured, runtime):
+    configured.add_wedding(*COUPLE_A, "2027-06-12")
+    with runtime.job_lock("import"):
+        r = cli("import", "tave")
+    assert r.exit_code == 75 and "in progress" in r.stderr
+    r = cli("import", "tave", "--json")
+    assert r.exit_code == 0, r.stderr
+    cli("auth", "set", "tave", "--from-file", "-", input='{"api_key": "wrong-key-000000"}')
+    assert cli("import", "tave", "--full").exit_code == 77
+    state_dir = runtime.paths.state_dir
+    for f in state_dir.rglob("*"):
+        if f.is_file():
+            data = f.read_bytes()
+            assert configured.api_key.encode() not in data and b"wrong-key-000000" not in data, f

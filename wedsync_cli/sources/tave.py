@@ -213,15 +213,11 @@ def _phone(contact: dict[str, Any], region: str) -> str | None:
 
 
 def _email(value: str | None) -> str | None:
-    """Trimmed, lower-cased, syntax-checked (no DNS). Raises ValueError naming the address."""
-    if not value or not value.strip():
-        return None
-    from email_validator import EmailNotValidError, validate_email
+    """The shared normaliser (same form as CSV imports, so the same couple matches by email).
+    Raises ValueError (InvalidEmail) naming the address."""
+    from wedsync_cli.transform.emails import normalise_email
 
-    try:
-        return validate_email(value.strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError:
-        raise ValueError(f"the email address {value.strip()!r} is not valid") from None
+    return normalise_email(value)
 
 
 def _location(ev: dict[str, Any]) -> str | None:
@@ -351,6 +347,7 @@ class TaveSource:
         self.deleted: dict[str, int] = {}
         self.mode = "incremental"
         self.requests: dict[str, int] = {}
+        self._fresh: dict[str, dict[str, dict[str, Any]]] = {}
 
     # -- public --------------------------------------------------------------------------------
     def sync(self, full: bool = False, dry_run: bool = False):
@@ -408,6 +405,7 @@ class TaveSource:
         store = self.rt.store
         cfg = self.rt.config
         report: ImportReport | None = None
+        self._fresh = fetched.items
         try:
             with store.transaction():
                 changed = self._mirror(fetched)
@@ -512,12 +510,14 @@ class TaveSource:
         return jobs
 
     def _load(self, resource: str, column: str, values: list[str]) -> list[dict[str, Any]]:
+        fresh = self._fresh.get(resource, {})  # objects read this run: no need to parse them again
         out = []
         for i in range(0, len(values), 900):
             part = values[i:i + 900]
-            out += [json.loads(r[0]) for r in self.rt.store.execute(
-                f"SELECT raw FROM tave_objects WHERE resource = ? AND {column} IN ({','.join('?' * len(part))})",
-                [resource, *part])]
+            for oid, raw in self.rt.store.execute(
+                    f"SELECT id, raw FROM tave_objects WHERE resource = ? AND {column} IN ({','.join('?' * len(part))})",
+                    [resource, *part]):
+                out.append(fresh[oid] if oid in fresh else json.loads(raw))
         return out
 
     def _records(self, job_ids: set[str], gone: dict[str, set[str]], tz: str, region: str) -> list:
