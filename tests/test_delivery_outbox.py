@@ -165,3 +165,16 @@ def test_secrets_never_reach_the_attempt_log(outbox, runtime):
     outbox.fail(item, attempt={"error": "auth re_supersecret123", "request": {"headers": {"Authorization": "Bearer re_supersecret123"}}})
     dump = "\n".join(sqlite3.connect(runtime.paths.db_file).iterdump())
     assert "re_supersecret123" not in dump
+
+
+def test_group_claim_takes_waiting_members_and_orphans_recover(outbox, runtime):
+    ids = [outbox.enqueue("email", f"g{i}", "t", {})[0] for i in range(3)]
+    items = outbox.claim()
+    outbox.set_group(items, "batch/x", inflight_provider="resend")
+    outbox.fail(items[0], attempt={"error": "timeout"}, retry_after=600)  # not due for 10 minutes
+    # the process dies holding the other two; the next run holds the job lock, so they are orphans
+    assert outbox.recover_orphans(["email"]) == 2
+    again = outbox.claim(group_key="batch/x")  # the whole batch, due or not
+    assert sorted(i.id for i in again) == ids
+    assert all(i.meta["inflight_provider"] == "resend" and i.group_key == "batch/x" for i in again)
+    assert [a["outcome"] for a in outbox.attempts(ids[1])] == ["lease_expired"]

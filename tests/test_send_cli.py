@@ -181,6 +181,8 @@ def test_missing_credential_is_78(cli, config_file, resend):
     write_config(config_file, f'providers = ["resend"]\n[providers.resend]\nbase_url = "{resend.url}"\n')
     r = cli("send", "test", "--to", "me@example.com")
     assert r.exit_code == 78 and "auth set resend" in r.stderr
+    (row,) = cli("send", "--log", "--json").json["deliveries"]
+    assert row["state"] == "pending" and row["attempts"] == []  # handed back untouched
 
 
 def test_flush_lock_busy_is_75(cli, config_file, home):

@@ -13,6 +13,7 @@ run killed at any point resumes on the same provider with the same idempotency k
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,7 +112,16 @@ class Deliverer:
                     break
                 seen.update(i.id for i in items)
                 self.result.ids.extend(i.id for i in items)
-                self._process(items)
+                try:
+                    self._process(items)
+                except BaseException:
+                    # A missing credential or a bad config stops the run: hand back what we still
+                    # hold untouched, so it does not wait for a lease to expire or count an attempt.
+                    for it in items:
+                        if it.lease_token:
+                            with contextlib.suppress(Exception):
+                                self.outbox.release(it)
+                    raise
         finally:
             self.close()
         return self.result
