@@ -158,3 +158,22 @@ def test_missing_scope_404_is_a_configuration_sentence(cli, configured):
     configured.scopes_granted = False
     r = cli("import", "honeybook")
     assert r.exit_code == 78 and "projects.read" in r.stderr
+
+
+def test_auth_status_check_reads_one_page_of_projects(cli, configured):
+    _store_tokens(cli, configured)
+    r = cli("auth", "status", "--check", "--json")
+    assert r.exit_code == 0, r.stderr
+    entry = next(p for p in r.json["providers"] if p["provider"] == "honeybook")
+    assert entry["check"] == {"ok": True, "detail": "GET /projects: ok"}
+    assert configured.server.requests[-1].arg("per_page") == "1"
+    assert "hb_at_" not in r.stdout and "hb_rt_" not in r.stdout
+
+
+def test_sync_keeps_importing_a_honeybook_source(cli, configured):
+    _store_tokens(cli, configured)
+    configured.add_project("p1", [JANE, JOHN], "2027-06-12")
+    r = cli("sync", "--json")
+    assert r.exit_code == 0, r.stderr
+    run = next(x for x in r.json["runs"] if x["name"] == "hb")
+    assert (run["status"], run["pulled"]["created"]) == ("ok", 1)

@@ -153,7 +153,7 @@ def login(rt, no_browser: bool = False, client_secret: str | None = None, open_u
     if not client_id:
         raise ConfigError("No HoneyBook client_id is configured",
                           fix="set client_id (from your HoneyBook partner app) under [providers.honeybook]")
-    secret = client_secret or s.get("client_secret")
+    secret = _read_secret(client_secret) or s.get("client_secret")
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(24)
     result: dict[str, str] = {}
@@ -221,6 +221,26 @@ def login(rt, no_browser: bool = False, client_secret: str | None = None, open_u
                                        "token_url": s["token_url"] if s["token_url"] != DEFAULTS["token_url"] else None})
     rt.credentials.set(PROVIDER, cred)
     return cred
+
+
+def _read_secret(value: str | None) -> str | None:
+    """`--client-secret` is the secret itself or a file holding it (plain, or JSON with client_secret)."""
+    from pathlib import Path
+
+    if not value:
+        return None
+    p = Path(value).expanduser()
+    if not p.is_file():
+        return value
+    text = p.read_text(encoding="utf-8").strip()
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(doc, dict):
+        inner = doc.get("installed") or doc.get("web") or doc
+        return inner.get("client_secret") or text
+    return text
 
 
 # -- the source --------------------------------------------------------------------------------------
