@@ -267,3 +267,31 @@ def test_timeouts_are_retried_and_creates_stay_single(outlook, standin):
     assert len(standin.live_events(outlook.cal)) == 1
     calls = b.ctx.recorder.drain()
     assert [c.outcome for c in calls if c.operation == "events.create"] == ["timeout", "ok"]
+
+
+def test_outlook_device_code_login_stores_the_contract_shape(standin, runtime, monkeypatch, tmp_path):
+    """msal's device flow, end to end against the stand-in's identity endpoints (msal insists on an
+    https authority, so a requests adapter sends login.microsoftonline.com to the loopback server)."""
+    import json
+
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    from wedsync_cli.auth_flows import outlook as outlook_flow
+
+    class Loopback(HTTPAdapter):
+        def send(self, request, **kw):
+            request.url = request.url.replace("https://login.microsoftonline.com", standin.url)
+            return super().send(request, **kw)
+
+    session = requests.Session()
+    session.mount("https://login.microsoftonline.com", Loopback())
+    monkeypatch.setattr(runtime, "provider_settings",
+                        lambda p: {"client_id": "11111111-2222-3333-4444-555555555555"} if p == "outlook" else {})
+    shown = []
+    value = outlook_flow.login(runtime, notify=shown.append, http_client=session)
+    assert "microsoft.com/devicelogin" in shown[0]
+    stored = runtime.credentials.get("outlook")
+    assert stored == value and stored["client_id"] == "11111111-2222-3333-4444-555555555555"
+    assert set(stored) == {"access_token", "refresh_token", "expires_at", "client_id", "tenant", "scopes"}
+    assert stored["refresh_token"] in standin.oauth.refresh_tokens and len(json.dumps(stored)) < 2560

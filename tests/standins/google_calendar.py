@@ -49,6 +49,7 @@ class OAuthTokens:
         self.access: set[str] = set()
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> client_id
         self.codes: dict[str, str] = {}           # authorization code -> client_id
+        self.device_codes: dict[str, dict[str, Any]] = {}
         self.refuse_all = False
         self.refresh_calls = 0
         self.expires_in = 3599
@@ -107,6 +108,31 @@ class OAuthTokens:
                               "token_type": "Bearer", "scope": " ".join(form.get("scope", "").split())
                               or "https://www.googleapis.com/auth/calendar.events"})
 
+    def new_device_code(self, client_id: str, pending: int = 0) -> dict[str, Any]:
+        """RFC 8628: a device code the user 'approves' after ``pending`` polls."""
+        code = "dc-" + secrets.token_urlsafe(10)
+        with self._lock:
+            self.device_codes[code] = {"client_id": client_id, "pending": pending}
+        return {"device_code": code, "user_code": "WDSY-" + secrets.token_hex(2).upper(),
+                "verification_uri": "https://microsoft.com/devicelogin", "expires_in": 900, "interval": 1,
+                "message": "To sign in, use a web browser to open the page https://microsoft.com/devicelogin "
+                           "and enter the code to authenticate."}
+
+    def _device_code(self, form: dict[str, str]) -> Response:
+        entry = self.device_codes.get(form.get("device_code", ""))
+        if entry is None or entry["client_id"] != form.get("client_id"):
+            return Response(400, {"error": "invalid_grant", "error_description": "Unknown device code."})
+        if entry["pending"] > 0:
+            entry["pending"] -= 1
+            return Response(400, {"error": "authorization_pending", "error_description": "Pending."})
+        del self.device_codes[form["device_code"]]
+        rt = "1//rt-" + secrets.token_urlsafe(12)
+        self.refresh_tokens[rt] = entry["client_id"]
+        tok = "ya29.sa-" + secrets.token_urlsafe(12)
+        self.access.add(tok)
+        return Response(200, {"access_token": tok, "refresh_token": rt, "expires_in": self.expires_in,
+                              "token_type": "Bearer", "scope": form.get("scope", "")})
+
     def _token(self, req: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs(req.body.decode()).items()}
         with self._lock:
@@ -116,6 +142,8 @@ class OAuthTokens:
                 form["client_id"] = base64.b64decode(basic[6:]).decode().split(":", 1)[0]
             if form.get("grant_type") == "authorization_code":
                 return self._exchange_code(form)
+            if form.get("grant_type") == "urn:ietf:params:oauth:grant-type:device_code":
+                return self._device_code(form)
             rt = form.get("refresh_token", "")
             ok = (form.get("grant_type") == "refresh_token" and not self.refuse_all
                   and self.refresh_tokens.get(rt) == form.get("client_id"))

@@ -21,7 +21,7 @@ import secrets
 import threading
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import parse_qs, quote, unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tests.standins.google_calendar import OAuthTokens
@@ -76,6 +76,10 @@ class GraphStandin:
         self.max_in_flight = 0
         self._lock = threading.RLock()
         r = self.server.route
+        # Microsoft identity platform pieces msal's device-code sign-in uses (tenant "common").
+        r("GET", r"/common/v2\.0/\.well-known/openid-configuration")(self._openid_configuration)
+        r("POST", r"/common/oauth2/v2\.0/devicecode")(self._devicecode)
+        self.device_pending = 0
         for prefix in (r"/v1\.0/me/calendars/(?P<cal>[^/]+)", r"/v1\.0/me/calendar"):
             r("GET", prefix)(self._get_calendar)
             r("GET", prefix + r"/calendarView/delta")(self._delta)
@@ -269,6 +273,19 @@ class GraphStandin:
             return None
 
     # -- routes -----------------------------------------------------------------------------------
+    def _openid_configuration(self, req: Request) -> Response:
+        base = "https://login.microsoftonline.com/common/oauth2/v2.0"
+        return Response(200, {"authorization_endpoint": f"{base}/authorize", "token_endpoint": f"{base}/token",
+                              "device_authorization_endpoint": f"{base}/devicecode",
+                              "issuer": "https://login.microsoftonline.com/{tenantid}/v2.0",
+                              "tenant_region_scope": None, "cloud_instance_name": "microsoftonline.com"})
+
+    def _devicecode(self, req: Request) -> Response:
+        form = {k: v[0] for k, v in parse_qs(req.body.decode()).items()}
+        if not form.get("client_id"):
+            return Response(400, {"error": "invalid_request", "error_description": "client_id is required"})
+        return Response(200, self.oauth.new_device_code(form["client_id"], pending=self.device_pending))
+
     def _get_calendar(self, req: Request) -> Response:
         if (bad := self._guard(req)) is not None:
             return bad

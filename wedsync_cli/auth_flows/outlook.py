@@ -20,7 +20,9 @@ CLIENT_FIX = ("register an app in Entra ID (Mobile and desktop platform, 'Allow 
               "delegated Calendars.ReadWrite) and put its Application (client) ID in [providers.outlook] client_id")
 
 
-def login(rt, no_browser: bool = False, client_secret: str | None = None, *, notify=None) -> dict[str, Any]:
+def login(rt, no_browser: bool = False, client_secret: str | None = None, *, notify=None,
+          http_client=None) -> dict[str, Any]:
+    """``http_client``: a requests-like session for msal (tests route it to a stand-in)."""
     settings = rt.provider_settings("outlook")
     client_id = settings.get("client_id")
     if not client_id:
@@ -31,7 +33,8 @@ def login(rt, no_browser: bool = False, client_secret: str | None = None, *, not
 
     import msal
 
-    app = msal.PublicClientApplication(client_id, authority=authority)
+    app = msal.PublicClientApplication(client_id, authority=authority,
+                                       **({"http_client": http_client} if http_client is not None else {}))
     flow = app.initiate_device_flow(scopes=SCOPES)
     if "user_code" not in flow:
         raise AuthRefused(f"Microsoft refused to start the sign-in ({flow.get('error')}: "
