@@ -294,3 +294,18 @@ def test_sendgrid_check_uses_sandbox(runtime, config_file, resend, sendgrid):
     assert "sandbox" in load("check", "sendgrid")(runtime, "sendgrid")
     assert len(sendgrid.sandboxed) == 1 and not sendgrid.accepted
     assert "resend" in load("check", "resend")(runtime, "resend")
+
+
+def test_pinned_single_messages_are_retried_one_by_one(runtime, config_file, resend, sendgrid):
+    configure(runtime, config_file, resend.url, sendgrid.url, timeout=0.3)
+    a = queue(runtime, 1, prefix="a")
+    resend.slow_accept, resend.slow_accept_s = 3, 0.8
+    flush_email(runtime)  # a: ambiguous, pinned to Resend
+    b = queue(runtime, 1, prefix="b")
+    resend.slow_accept = 3
+    flush_email(runtime)  # a is not due yet; b times out too and is pinned to Resend
+    runtime.clock.advance(7200)
+    flush_email(runtime)
+    assert {row(runtime, i).status for i in a + b} == {"sent"}
+    assert sorted(resend.subjects()) == ["a-0", "b-0"]
+    assert resend.count("POST", "/emails/batch") == 0  # pinned singles never merged into a batch

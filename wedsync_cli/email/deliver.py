@@ -153,10 +153,13 @@ class Deliverer:
             else:
                 free.append(it)
         for (name, gk), group in pinned.items():
-            if self.stop:
-                self._give_back(group)
-                continue
-            self._send(group, [name], batch=gk, pinned=True)
+            # A recorded batch goes again exactly as it was; single messages go one by one, each
+            # under its own key (a new grouping would be a different request to the provider).
+            for part in ([group] if gk and len(group) > 1 else [[g] for g in group]):
+                if self.stop:
+                    self._give_back(part)
+                    continue
+                self._send(part, [name], batch=gk if len(part) > 1 else None, pinned=True)
         if free:
             self._deliver(free, [p for p in self.order])
 
