@@ -31,13 +31,51 @@ class ParsedEvent:
 
 
 @functools.lru_cache(maxsize=64)
-def _vtimezone(tzid: str):
+def _vtimezone(tzid: str) -> bytes | None:
+    """The serialised VTIMEZONE for an IANA zone, built once (serialising it is most of the cost
+    of writing an event)."""
     from icalendar import Timezone
 
     try:
-        return Timezone.from_tzid(tzid)
+        return Timezone.from_tzid(tzid).to_ical()
     except Exception:  # noqa: BLE001 - a zone icalendar cannot describe: the TZID alone still parses
         return None
+
+
+@functools.lru_cache(maxsize=256)
+def _is_iana(tzid: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(tzid)
+        return True
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+
+
+def _drop_known_vtimezones(data: bytes) -> bytes:
+    """VTIMEZONEs of IANA zones add nothing zoneinfo does not know and cost most of the parse;
+    custom ones (Outlook's Windows names, odd definitions) stay for icalendar to read."""
+    if b"BEGIN:VTIMEZONE" not in data:
+        return data
+    out: list[bytes] = []
+    block: list[bytes] | None = None
+    for line in data.splitlines(keepends=True):
+        if block is None:
+            if line.rstrip(b"\r\n") == b"BEGIN:VTIMEZONE":
+                block = [line]
+            else:
+                out.append(line)
+            continue
+        block.append(line)
+        if line.rstrip(b"\r\n") == b"END:VTIMEZONE":
+            tzid = next((b[5:].strip() for b in block if b.startswith(b"TZID:")), b"")
+            if not (tzid and _is_iana(tzid.decode("utf-8", "replace"))):
+                out.extend(block)
+            block = None
+    if block is not None:
+        out.extend(block)
+    return b"".join(out)
 
 
 def _zone_name(dt: datetime) -> str | None:
@@ -75,6 +113,7 @@ def to_ics(uid: str, fields: EventFields, *, sequence: int = 0, now: datetime | 
     ev.add("last-modified", now)
     ev.add("sequence", int(sequence))
     ev.add("summary", fields.title or "")
+    zones: set[str] = set()
     if fields.all_day:
         start = fields.start.date() if isinstance(fields.start, datetime) else fields.start
         end = fields.end.date() if isinstance(fields.end, datetime) else fields.end
@@ -88,10 +127,6 @@ def to_ics(uid: str, fields: EventFields, *, sequence: int = 0, now: datetime | 
         ev.add("dtstart", start)
         ev.add("dtend", end)
         zones = {z for z in (_zone_name(start), _zone_name(end)) if z and z != "UTC"}
-        for zone in sorted(zones):
-            vtz = _vtimezone(zone)
-            if vtz is not None:
-                cal.add_component(vtz)
     if fields.location:
         ev.add("location", fields.location)
     if fields.description:
@@ -99,7 +134,11 @@ def to_ics(uid: str, fields: EventFields, *, sequence: int = 0, now: datetime | 
     for key, value in (extra or {}).items():
         ev.add(key, value)
     cal.add_component(ev)
-    return cal.to_ical()
+    out = cal.to_ical()
+    vtzs = b"".join(v for v in (_vtimezone(z) for z in sorted(zones)) if v)
+    if vtzs:  # RFC 5545: a VTIMEZONE for every TZID used; spliced in from the cache
+        out = out.replace(b"BEGIN:VEVENT", vtzs + b"BEGIN:VEVENT", 1)
+    return out
 
 
 def _as_aware(value: datetime, default_tz: str | None) -> datetime:
@@ -138,8 +177,10 @@ def parse_ics(data: bytes | str, default_tz: str | None = None) -> ParsedEvent:
     """
     from icalendar import Calendar
 
+    if isinstance(data, str):
+        data = data.encode("utf-8")
     try:
-        cal = Calendar.from_ical(data)
+        cal = Calendar.from_ical(_drop_known_vtimezones(data))
     except Exception as exc:  # noqa: BLE001 - icalendar raises ValueError and friends
         raise IcsError(f"not valid iCalendar: {exc}") from None
     events = [c for c in cal.walk("VEVENT") if "RECURRENCE-ID" not in c]

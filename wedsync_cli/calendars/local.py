@@ -91,6 +91,11 @@ class LocalBackend(CalendarBackend):
                            raw={"file": str(self.folder / name), "sequence": parsed.sequence},
                            modified=modified)
 
+    def _written_event(self, name: str, data: bytes, uid: str | None, fields: EventFields) -> RemoteEvent:
+        """What we just wrote, without reading it back (to_ics/parse_ics round-trip exactly)."""
+        return RemoteEvent(remote_id=name, etag=_etag(data), uid=uid, fields=fields,
+                           raw={"file": str(self.folder / name)}, modified=self._now())
+
     def _names(self) -> list[str]:
         try:
             return sorted(e.name for e in os.scandir(self.folder) if e.name.endswith(EXT) and e.is_file())
@@ -175,9 +180,7 @@ class LocalBackend(CalendarBackend):
                 return existing  # a retried create: the item is already there
             raise
         self._written[name] = _etag(data)
-        st = os.stat(self.folder / name)
-        return self._event(name, data, st) or RemoteEvent(remote_id=name, etag=_etag(data), uid=uid,
-                                                          fields=fields)
+        return self._written_event(name, data, uid, fields)
 
     def update(self, remote: RemoteEvent, fields: EventFields) -> RemoteEvent:
         from wedsync_cli.calendars.ics import IcsError, parse_ics, to_ics
@@ -198,9 +201,7 @@ class LocalBackend(CalendarBackend):
         data = to_ics(uid or remote.remote_id[: -len(EXT)], fields, sequence=seq, now=self._now())
         self._write_atomic(remote.remote_id, data, exclusive=False)
         self._written[remote.remote_id] = _etag(data)
-        st = os.stat(self.folder / remote.remote_id)
-        return self._event(remote.remote_id, data, st) or RemoteEvent(
-            remote_id=remote.remote_id, etag=_etag(data), uid=uid, fields=fields)
+        return self._written_event(remote.remote_id, data, uid, fields)
 
     def delete(self, remote: RemoteEvent) -> None:
         self._own(remote)
