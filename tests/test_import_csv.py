@@ -96,6 +96,7 @@ def test_dry_run_writes_nothing(cli, cfg, home, tmp_path):
     r = cli("import", "csv", str(f), "--dry-run", "--json")
     assert r.exit_code == 0 and r.json["dry_run"] is True and r.json["created"] == 1
     assert n(home, "clients") == 0 and n(home, "events") == 0 and n(home, "domain_events") == 0
+    assert n(home, "job_runs") == 0 and n(home, "source_records") == 0
 
 
 def test_bad_rows_are_rejected_with_reasons_and_the_rest_imports(cli, cfg, home, tmp_path):
@@ -275,3 +276,33 @@ def test_human_summary_goes_to_stdout_and_rejects_to_stderr(cli, cfg, home, tmp_
     assert r.exit_code == 1
     assert "created" in r.stdout and "rejected" in r.stdout
     assert "line 3: invalid email" in r.stderr
+
+
+def test_progress_bar_only_on_a_terminal(cli_subprocess, tmp_path):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    f = write(tmp_path, HEADER + "".join(f"P{i} Lee,p{i}@example.com,,2027-06-25,,,,\n" for i in range(50)))
+    env = {**os.environ, **cli_subprocess.env, "PYTHONPATH": str(ROOT), "TERM": "xterm"}
+    master, slave = pty.openpty()
+    p = subprocess.Popen([sys.executable, "-m", "wedsync_cli", "import", "csv", str(f)], env=env,
+                         stdin=slave, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    out, _ = p.communicate(timeout=60)
+    os.close(master)
+    assert p.returncode == 0
+    assert b"Importing" in b"".join(chunks)  # the bar, on the terminal
+    assert b"Importing" not in out and b"created" in out
+    piped = cli_subprocess("import", "csv", str(f))
+    assert "Importing" not in piped.stderr + piped.stdout

@@ -40,11 +40,14 @@ def import_csv_cmd(
     opts = CsvOptions(mapping=mapping, preset=preset, encoding=encoding, date_order=date_order)
     show_progress = not as_json and not rt.quiet and sys.stderr.isatty()
 
-    with rt.job_lock("import"), JobRun(rt.store, "import:csv") as run:
+    # A dry run writes nothing, not even a run record.
+    with rt.job_lock("import"), (_DryRunRecord() if dry_run else JobRun(rt.store, "import:csv")) as run:
         if show_progress:
             from rich.progress import Progress
 
-            with Progress(transient=True) as bar:
+            from wedsync_cli.cli.output import err_console
+
+            with Progress(console=err_console(), transient=True) as bar:
                 task = bar.add_task("Importing", total=None)
                 result = import_csv(rt, path, opts, dry_run=dry_run,
                                     on_start=lambda n: bar.update(task, total=n),
@@ -81,6 +84,22 @@ def import_csv_cmd(
             f"{report.rejected} of {report.read} rows were rejected (first: line {first.row_number}: {first.reason})",
             fix=(f"correct them in {rejects} and import that file" if rejects
                  else "rerun with --rejects FILE to get them with their reasons, correct them and import that file"))
+
+
+class _DryRunRecord:
+    """Stands in for JobRun during --dry-run."""
+
+    def __init__(self):
+        self.counts: dict = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def finish(self, outcome: str, error: str | None = None) -> None:
+        pass
 
 
 def _print_summary(report, result, rejects_path) -> None:
