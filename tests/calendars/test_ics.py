@@ -58,3 +58,12 @@ def test_foreign_event_without_dtend_floating_time_and_duration():
 def test_unusable_text_raises_ics_error(text):
     with pytest.raises(IcsError):
         parse_ics(text)
+
+
+def test_custom_vtimezone_is_still_honoured():
+    """Outlook-style TZIDs are not IANA names: their VTIMEZONE must be kept for the parse."""
+    f = EventFields(title="x", start=datetime(2026, 6, 13, 14, tzinfo=LONDON),
+                    end=datetime(2026, 6, 13, 15, tzinfo=LONDON), tz="Europe/London")
+    custom = to_ics("c@wedsync", f).replace(b"Europe/London", b"Studio Local Time")
+    parsed = parse_ics(custom)
+    assert parsed.fields.start == datetime(2026, 6, 13, 13, tzinfo=UTC)
