@@ -155,3 +155,31 @@ calendar = "AAMkMissing="
         assert r.exit_code == 0
     finally:
         g.stop()
+
+
+def test_auth_login_google_no_browser_prints_the_url_and_completes(cli, gstandin, tmp_path, monkeypatch):
+    """`wedsync auth login google --no-browser` as run over SSH: no browser is opened, the URL is
+    printed, and the redirect (here from a thread standing in for the user's browser) finishes it."""
+    import httpx
+
+    import google_auth_oauthlib.flow as flow_mod
+
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    monkeypatch.setattr("webbrowser.get", lambda *a, **k: pytest.fail("--no-browser must not open a browser"))
+    code = gstandin.oauth.new_code("cid-login.apps.example")
+    printed = []
+
+    def fake_print(text, *a, **k):
+        printed.append(text)
+        url = text.split("\n")[-1]
+        q = parse_qs(urlsplit(url).query)
+        threading.Thread(target=lambda: httpx.get(q["redirect_uri"][0], params={"code": code, "state": q["state"][0]},
+                                                  timeout=10), daemon=True).start()
+
+    monkeypatch.setattr(flow_mod, "print", fake_print, raising=False)
+    r = cli("auth", "login", "google", "--no-browser", "--client-secret", str(client_secret_file(tmp_path, gstandin)))
+    assert r.exit_code == 0, r.stderr
+    assert "ssh -L" in printed[0] and "/o/oauth2/auth?" in printed[0]
+    st = cli("auth", "status", "--json").json
+    google = next(p for p in st["providers"] if p["provider"] == "google")
+    assert google["present"] and google["expired"] is False

@@ -295,3 +295,17 @@ def test_outlook_device_code_login_stores_the_contract_shape(standin, runtime, m
     assert stored == value and stored["client_id"] == "11111111-2222-3333-4444-555555555555"
     assert set(stored) == {"access_token", "refresh_token", "expires_at", "client_id", "tenant", "scopes"}
     assert stored["refresh_token"] in standin.oauth.refresh_tokens and len(json.dumps(stored)) < 2560
+
+
+def test_html_bodies_and_seven_digit_fractions_are_read_as_plain_values():
+    from wedsync_cli.calendars.outlook import graph_to_fields
+
+    f = graph_to_fields({
+        "subject": "Tasting", "isAllDay": False, "originalStartTimeZone": "Europe/London",
+        "body": {"contentType": "html", "content": "<html><body><p>Menu &amp; wine</p><br>at 2pm</body></html>"},
+        "start": {"dateTime": "2026-06-20T13:00:00.0000000", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-06-20T14:30:00.1234567", "timeZone": "UTC"},
+        "location": {"displayName": "Kitchen"}})
+    assert f.description == "Menu & wine\n\nat 2pm"
+    assert f.start == datetime(2026, 6, 20, 14, 0, tzinfo=LONDON) and f.tz == "Europe/London"
+    assert f.start.utcoffset().total_seconds() == 3600
