@@ -160,9 +160,8 @@ calendar = "AAMkMissing="
 def test_auth_login_google_no_browser_prints_the_url_and_completes(cli, gstandin, tmp_path, monkeypatch):
     """`wedsync auth login google --no-browser` as run over SSH: no browser is opened, the URL is
     printed, and the redirect (here from a thread standing in for the user's browser) finishes it."""
-    import httpx
-
     import google_auth_oauthlib.flow as flow_mod
+    import httpx
 
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
     monkeypatch.setattr("webbrowser.get", lambda *a, **k: pytest.fail("--no-browser must not open a browser"))
