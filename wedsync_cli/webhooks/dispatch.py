@@ -83,10 +83,10 @@ def endpoints(rt) -> dict[str, Endpoint]:
     return out
 
 
-def outbox(rt):
+def outbox(rt, lease_seconds: float = 300):
     from wedsync_cli.delivery.outbox import Outbox
 
-    return Outbox(rt.store, rt.clock)
+    return Outbox(rt.store, rt.clock, lease_seconds=lease_seconds)
 
 
 def delivery_key(endpoint: str, event_id: int) -> str:
@@ -228,11 +228,14 @@ def flush(rt, *, limit: int | None = None, only: list[str] | None = None, rng: r
 
     rng = rng or random.Random()
     queued = fan_out(rt)
-    store, clock, box = rt.store, rt.clock, outbox(rt)
+    configured = endpoints(rt)
+    # A claimed item may wait behind up to 6 x concurrency others on its lane (one timeout each per
+    # worker): the lease must outlast that, or an overlapping run could take it over mid-flight.
+    longest = max((ep.timeout for ep in configured.values()), default=DEFAULT_TIMEOUT_S)
+    store, clock, box = rt.store, rt.clock, outbox(rt, lease_seconds=max(300.0, 8 * longest))
     result: dict[str, Any] = {"queued": queued, "attempted": 0, "delivered": 0, "retry": 0, "failed": 0,
                               "dead": 0, "released": 0, "disabled": [], "skipped": {}, "missing_secret": []}
     lanes: dict[str, _Lane] = {}
-    configured = endpoints(rt)
     if only is None:
         _fail_orphans(rt, box, set(configured), result)
     for ep in configured.values():
