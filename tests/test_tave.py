@@ -449,3 +449,21 @@ def test_second_import_while_one_runs_exits_75_and_the_key_never_reaches_the_sta
         if f.is_file():
             data = f.read_bytes()
             assert configured.api_key.encode() not in data and b"wrong-key-000000" not in data, f
+
+
+def test_pages_without_meta_and_links_without_client_flags_still_import(rt, configured):
+    from wedsync_cli.sources.tave import TaveSource
+
+    configured.populate(130)  # 260 contacts: 3 pages of address-book
+    for link in configured.data["job-contact"].values():
+        link.update(client=None, roleKinds=[])  # nothing says who the client is
+    vendor = configured.add_person("Vera", "Vendor", "vera@flowers.example", vendorRoleId="01h35ccwymj5ctckp8px1azhg6")
+    first_job = next(iter(configured.data["job"]))
+    configured.link(first_job, vendor["id"], client=False)
+    configured.data["job-contact"][list(configured.data["job-contact"])[-1]].update(client=None, roleKinds=[])
+    configured.include_meta = False
+    src = TaveSource(rt)
+    report = src.sync()
+    assert (report.created, report.rejected) == (130, 0)
+    assert src.requests["address-book"] == 3  # kept paging until a short page
+    assert rt.store.scalar("SELECT COUNT(*) FROM clients WHERE p1_email LIKE 'vera%' OR p2_email LIKE 'vera%'") == 0

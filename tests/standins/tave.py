@@ -58,6 +58,7 @@ class TaveStandin:
         self._now = start
         self._lock = threading.RLock()
         self.data: dict[str, dict[str, dict[str, Any]]] = {r: {} for r in RESOURCES}
+        self.include_meta = True  # meta is readOnly and optional in the document: clients must cope without
         self._version = 0  # bumped on every write; sorted listings are cached per version
         self._sorted: dict[tuple, tuple[int, list]] = {}
         self.studio = {
@@ -287,8 +288,10 @@ class TaveStandin:
         pages = max(1, -(-total // size))
         with self._lock:  # copies, so later test edits never change an answer already sent
             chunk = [json.loads(json.dumps(o)) for o in items[(page - 1) * size: page * size]]
-        return Response(200, {"type": collection_type, "items": chunk,
-                              "meta": {"currentPage": page, "totalPages": pages, "totalItems": total, "rows": size}})
+        body = {"type": collection_type, "items": chunk}
+        if self.include_meta:
+            body["meta"] = {"currentPage": page, "totalPages": pages, "totalItems": total, "rows": size}
+        return Response(200, body)
 
 
 def _int(value: str | None, name: str, errors: dict[str, list[str]], minimum: int | None = None,
