@@ -175,3 +175,25 @@ def test_wedding_day_slows_scheduled_syncs_and_defers_deletes(cli, setup, store,
     monkeypatch.setenv("WEDSYNC_NOW", "2026-11-30T12:00:00Z")  # Monday
     r = cli("sync", "--json")
     assert r.json["runs"][0]["pushed"]["deleted"] == 1 and files(tmp_path / "calendar") == []
+
+
+def test_sources_run_first_and_their_events_reach_the_calendar(cli, setup, tmp_path):
+    csv = tmp_path / "clients.csv"
+    csv.write_text("First Name,Last Name,Partner First Name,Email,Wedding Date,Venue,Status\n"
+                   "Jane,Smith,John,jane@example.com,2027-06-12,Old Barn,booked\n"
+                   "Amy,Jones,Ben,amy@example.com,2027-07-03,Hall,lead\n")
+    setup(f'[sources.crm]\nprovider = "csv"\npath = "{csv}"\n')
+    r = cli("sync", "--json")
+    assert r.exit_code == 0, r.stderr
+    runs = r.json["runs"]
+    assert [x["name"] for x in runs] == ["crm", "studio"]
+    assert runs[0]["pulled"]["created"] == 2 and runs[1]["pushed"]["created"] == 1
+    assert len(files(tmp_path / "calendar")) == 1
+    r = cli("sync", "--json")
+    assert r.json["runs"][0]["pulled"] == {"created": 0, "updated": 0, "deleted": 0}
+    assert r.json["runs"][0]["unchanged"] == 2
+    csv.unlink()
+    r = cli("sync", "--json")
+    assert r.exit_code == 1
+    assert r.json["runs"][0]["status"] == "failed" and r.json["runs"][1]["status"] == "ok"
+    assert "crm" in r.stderr and len(r.stderr.strip().splitlines()) == 1
