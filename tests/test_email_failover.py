@@ -309,3 +309,23 @@ def test_pinned_single_messages_are_retried_one_by_one(runtime, config_file, res
     assert {row(runtime, i).status for i in a + b} == {"sent"}
     assert sorted(resend.subjects()) == ["a-0", "b-0"]
     assert resend.count("POST", "/emails/batch") == 0  # pinned singles never merged into a batch
+
+
+def test_sendgrid_429_waits_for_the_reset_epoch(runtime, config_file, resend, sendgrid):
+    from wedsync_cli.clock import parse_instant
+
+    configure(runtime, config_file, resend.url, sendgrid.url, providers=("sendgrid",))
+    sendgrid.faults.retry_after = "120"
+    sendgrid.faults.queue.append("429")
+    sendgrid.now = lambda: runtime.clock.now().timestamp()
+    try:
+        (item_id,) = queue(runtime)
+        result = flush_email(runtime)
+    finally:
+        sendgrid.faults.retry_after = "0"
+        sendgrid.now = __import__("time").time
+    item = row(runtime, item_id)
+    assert item.status == "retry" and result.rate_limited == 1 and item.attempts == 0
+    # X-RateLimit-Reset is an epoch: the wait is the distance to it
+    wait = (parse_instant(item.not_before) - runtime.clock.now()).total_seconds()
+    assert 119 <= wait <= 121

@@ -246,3 +246,28 @@ def test_client_picks_their_wedding_and_to_overrides_recipients(cli, config_file
     assert m["to"] == "jane@example.com" and "One week to go" in m["subject"]
     r = cli("send", "timeline-update", "--wedding", "w1", "--to", "planner@example.com", "--dry-run", "--json")
     assert r.json["messages"][0]["to"] == "planner@example.com"
+
+
+def test_rate_limit_longer_than_the_run_exits_75(cli, config_file, resend):
+    write_config(config_file, f'providers = ["resend"]\n[providers.resend]\nbase_url = "{resend.url}"\n')
+    cli("auth", "set", "resend", "--from-file", "-", input=json.dumps({"api_key": KEY}))
+    resend.faults.retry_after = "300"
+    resend.faults.queue.append("429")
+    try:
+        r = cli("send", "test", "--to", "me@example.com", "--json")
+    finally:
+        resend.faults.retry_after = "0"
+    assert r.exit_code == 75 and r.json["messages"][0]["status"] == "queued"
+    (row,) = cli("send", "--log", "--json").json["deliveries"]
+    assert row["attempts"][0]["outcome"] == "rate_limited" and row["next_attempt_at"]
+
+
+def test_auth_status_check_uses_the_email_checks(cli, config_file, resend, sendgrid):
+    write_config(config_file, f'providers = ["resend", "sendgrid"]\n[providers.resend]\nbase_url = "{resend.url}"\n'
+                              f'[providers.sendgrid]\nbase_url = "{sendgrid.url}"\n')
+    cli("auth", "set", "resend", "--from-file", "-", input=json.dumps({"api_key": KEY}))
+    cli("auth", "set", "sendgrid", "--from-file", "-", input=json.dumps({"api_key": "SG.cli"}))
+    r = cli("auth", "status", "--check", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert sendgrid.count("POST", "/v3/mail/send") == 1 and not sendgrid.accepted  # sandbox: nothing sent
+    assert resend.count("GET", "/domains") == 1

@@ -29,13 +29,14 @@ class SendGridStandin(StandinServer):
         self.api_key = api_key
         self.accepted: list[dict] = []
         self.sandboxed: list[dict] = []
+        self.now = time.time  # what X-RateLimit-Reset epochs count from (tests align it with their clock)
         self._state = threading.Lock()
         self.fault_response = self._fault_response
         self.route("POST", "/v3/mail/send")(self._send)
 
     def _fault_response(self, kind: str) -> Response:
         if kind == "429":
-            reset = str(int(time.time()) + int(self.faults.retry_after or "1"))
+            reset = str(int(self.now()) + int(self.faults.retry_after or "1"))
             return _errors(429, "too many requests", headers={"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0",
                                                               "X-RateLimit-Reset": reset})
         status = int(kind) if kind.isdigit() else 500
