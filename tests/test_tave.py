@@ -467,3 +467,18 @@ def test_pages_without_meta_and_links_without_client_flags_still_import(rt, conf
     assert (report.created, report.rejected) == (130, 0)
     assert src.requests["address-book"] == 3  # kept paging until a short page
     assert rt.store.scalar("SELECT COUNT(*) FROM clients WHERE p1_email LIKE 'vera%' OR p2_email LIKE 'vera%'") == 0
+
+
+def test_a_server_that_ignores_sortby_is_read_to_the_end_rather_than_trusted(rt, configured):
+    from wedsync_cli.sources.tave import TaveSource
+
+    configured.populate(130)
+    TaveSource(rt).sync()
+    configured.honour_sort = False  # id order from now on
+    last_contact = sorted(configured.data["address-book"])[-1]  # on the last page in id order
+    configured.modify("address-book", last_contact, lastName="Latest")
+    src = TaveSource(rt)
+    report = src.sync()
+    assert src.mode == "incremental" and src.requests["address-book"] == 3
+    assert report.updated == 1
+    assert rt.store.scalar("SELECT COUNT(*) FROM clients WHERE p1_last = 'Latest' OR p2_last = 'Latest'") == 1

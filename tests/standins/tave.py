@@ -58,6 +58,7 @@ class TaveStandin:
         self._now = start
         self._lock = threading.RLock()
         self.data: dict[str, dict[str, dict[str, Any]]] = {r: {} for r in RESOURCES}
+        self.honour_sort = True  # False: answer in id order whatever sortBy says (a misbehaving server)
         self.include_meta = True  # meta is readOnly and optional in the document: clients must cope without
         self._version = 0  # bumped on every write; sorted listings are cached per version
         self._sorted: dict[tuple, tuple[int, list]] = {}
@@ -276,7 +277,8 @@ class TaveStandin:
                 items = [o for o in items if (o.get("email") or "").lower() == want]
             # Ties on the sort field keep id order, as a database ORDER BY field, id would.
             items.sort(key=lambda o: o["id"])
-            items.sort(key=lambda o: (o.get(field) is None, o.get(field) or ""), reverse=direction == "desc")
+            if self.honour_sort:
+                items.sort(key=lambda o: (o.get(field) is None, o.get(field) or ""), reverse=direction == "desc")
             with self._lock:
                 self._sorted[cache_key] = (version, items)
             return self._page(collection_type, items, page, size)

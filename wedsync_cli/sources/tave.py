@@ -388,13 +388,17 @@ class TaveSource:
             seen = out.items[resource]
             total = 0
             before = client.requests
+            trust_order = True
             for items, meta in client.pages(resource, params):
                 n_pages += 1
                 crash_point("tave.page", n_pages)
                 total = int(meta.get("totalItems") or 0)
                 for it in items:
                     seen[it["id"]] = it
-                if since is not None and items and _ts(items[-1].get("modified")) < since:
+                stamps = [_ts(it.get("modified")) for it in items]
+                # Stop early only while the server really sorts newest first; otherwise read on.
+                trust_order = trust_order and all(a >= b for a, b in zip(stamps, stamps[1:], strict=False))
+                if since is not None and trust_order and stamps and stamps[-1] < since:
                     break
             out.requests[resource] = client.requests - before
             out.complete[resource] = bookmarks is None and len(seen) >= total
