@@ -344,3 +344,17 @@ def test_pending_link_recovers_a_create_the_listing_does_not_show_yet(store, run
     run_sync(store, mem)
     assert [e.uid for e in mem.ours()] == [f"{ev}@wedsync"]
     assert store.one("SELECT state, remote_id FROM calendar_links")["state"] == "synced"
+
+
+def test_a_deferred_delete_is_cancelled_when_the_wedding_is_booked_again(store, local, folder):
+    class Active:
+        active, reason = True, "Saturday"
+
+    ev = seed_wedding(store)
+    run_sync(store, local, name="studio")
+    set_status(store, ev, "cancelled")
+    assert run_sync(store, local, name="studio", wedding_day=Active)["deferred"]
+    set_status(store, ev, "booked")
+    r = run_sync(store, local, name="studio", wedding_day=Active)
+    assert r["deferred"] == [] and ics_files(folder) == [f"{ev}@wedsync.ics"]
+    assert store.scalar("SELECT state FROM calendar_links") == "synced"

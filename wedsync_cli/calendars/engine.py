@@ -377,7 +377,7 @@ class SyncEngine:
             gone = sum(1 for r in tracked if r["remote_id"] not in present)
         else:
             ids = {r["remote_id"] for r in tracked}
-            gone = sum(1 for i in changes.items if i.deleted and i.remote_id in ids)
+            gone = len({i.remote_id for i in changes.items if i.deleted and i.remote_id in ids})
         ratio = self.spec.max_delete_ratio
         # A single deletion is always a person's doing; a mass one is checked against the ratio.
         if gone >= 2 and gone > ratio * len(tracked):
@@ -588,6 +588,8 @@ class SyncEngine:
             else:
                 if link["state"] == DEFERRED:  # back in scope before the deferred delete ran
                     link = {**link, "state": SYNCED}
+                    with self.store.transaction():
+                        self._save_link(link)
                 self._maybe_update(ev, link)
         for ev_id, link in list(self._links.items()):
             if ev_id in in_scope or link["state"] == CONFLICT:
