@@ -319,3 +319,20 @@ def test_standin_refuses_sync_token_with_forbidden_parameters(google, standin):
     resp = b.http.get(f"/calendar/v3/calendars/{google.cal}/events",
                       params={"syncToken": cursor["sync_token"], "timeMin": "2026-01-01T00:00:00Z"})
     assert resp.status_code == 400 and "timeMin" in resp.json()["error"]["message"]
+
+
+def test_update_patches_and_keeps_what_others_added(google, standin):
+    b = google()
+    ev = b.create(uid_for("keep"), timed())
+    standin.put_event(google.cal, {"id": ev.remote_id, "attendees": [{"email": "second-shooter@example.com"}],
+                                   "colorId": "5"})
+    fresh = b.get(ev.remote_id)
+    moved = b.update(fresh, all_day("Now all day"))  # timed -> all-day: dateTime must go
+    assert moved.fields.all_day and moved.fields.hash() == all_day("Now all day").hash()
+    [stored] = standin.live_events(google.cal)
+    assert stored["attendees"] == [{"email": "second-shooter@example.com"}] and stored["colorId"] == "5"
+    assert stored["start"] == {"date": "2026-05-02"}
+    back = b.update(moved, timed("Timed again"))
+    assert back.fields.hash() == timed("Timed again").hash()
+    assert standin.live_events(google.cal)[0]["start"] == {"dateTime": "2026-06-20T14:00:00+01:00",
+                                                           "timeZone": "Europe/London"}

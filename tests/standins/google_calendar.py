@@ -409,7 +409,10 @@ class GoogleCalendarStandin:
             if match and match != ev["etag"]:
                 return google_error(412, "conditionNotMet", "Precondition Failed", "global")
             if req.method == "PATCH":
-                merged = {**ev, **body}
+                merged = _merge_patch(ev, body)
+                err = self._validate(merged)
+                if err:
+                    return err
             else:
                 err = self._validate(body)
                 if err:
@@ -454,6 +457,19 @@ class GoogleCalendarStandin:
                 if dt.tzinfo is None and not v.get("timeZone"):
                     return google_error(400, "invalid", f"Missing time zone definition for {k} time.")
         return None
+
+
+def _merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """Patch semantics: objects merge key by key, a null removes the key, anything else replaces."""
+    out = dict(target)
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge_patch(out[k], v)
+        else:
+            out[k] = v
+    return out
 
 
 # Fields of the discovery document's Event schema a stored event may carry.

@@ -274,10 +274,14 @@ class GoogleBackend(CalendarBackend):
         raise AssertionError("unreachable")
 
     def update(self, remote: RemoteEvent, fields: EventFields) -> RemoteEvent:
-        uid = remote.uid or ""
+        # PATCH, not PUT: attendees, reminders or colours someone added in Google survive our edit.
+        # Nulls clear the other form of start/end when an event switches between timed and all-day.
+        body = self._body(remote.uid or "", fields)
+        for key in ("start", "end"):
+            body[key] = {"date": None, "dateTime": None, "timeZone": None, **body[key]}
         headers = {"If-Match": remote.etag} if remote.etag else {}
-        resp = self.http.put(self._event_path(remote.remote_id), json=self._body(uid, fields),
-                             headers=headers, operation="events.update")
+        resp = self.http.patch(self._event_path(remote.remote_id), json=body,
+                               headers=headers, operation="events.patch")
         if resp.status_code == 200:
             return self._parse(resp.json())
         if resp.status_code == 412:
