@@ -265,7 +265,7 @@ class RowConverter:
         from wedsync_cli.domain.models import ImportRecord, Rejected
         from wedsync_cli.transform.dates import BadDate, parse_date, parse_time
         from wedsync_cli.transform.emails import InvalidEmail, normalise_email
-        from wedsync_cli.transform.engine import wedding_day_event
+        from wedsync_cli.transform.engine import wedding_day_fields
         from wedsync_cli.transform.names import split_couple, tidy
         from wedsync_cli.transform.phones import normalise_phone
         from wedsync_cli.transform.presets import STATUS_WORDS
@@ -331,7 +331,7 @@ class RowConverter:
         if day or venue:
             wedding = {"date": day, "venue": venue, "status": status, "external_id": ext}
             if day and start is not None:  # without times the engine makes (or keeps) the all-day event
-                events.append(wedding_day_event(day, self.timezone, start, end, location=venue))
+                events.append(wedding_day_fields(day, self.timezone, start, end, location=venue))
         try:
             # One validation call for the whole record (nested dicts), not one per model.
             return ImportRecord.model_validate({

@@ -129,9 +129,15 @@ def wedding_day_event(day: date, tz: str, start_time=None, end_time=None, locati
                       title: str | None = None, external_id: str | None = None) -> EventData:
     """The wedding-day event: timed in the studio zone when times are known, else all-day
     (end = next day, exclusive). An end time at or before the start means it runs past midnight."""
+    return EventData(**wedding_day_fields(day, tz, start_time, end_time, location, title, external_id))
+
+
+def wedding_day_fields(day: date, tz: str, start_time=None, end_time=None, location: str | None = None,
+                       title: str | None = None, external_id: str | None = None) -> dict[str, Any]:
+    """``wedding_day_event`` as a plain dict (for sources that validate a whole record in one call)."""
+    base = {"kind": "wedding", "tz": tz, "location": location, "title": title, "external_id": external_id}
     if start_time is None:
-        return EventData(kind="wedding", all_day=True, start=day, end=day + timedelta(days=1), tz=tz,
-                         location=location, title=title, external_id=external_id)
+        return {**base, "all_day": True, "start": day, "end": day + timedelta(days=1)}
     from zoneinfo import ZoneInfo
 
     zone = ZoneInfo(tz)
@@ -142,8 +148,7 @@ def wedding_day_event(day: date, tz: str, start_time=None, end_time=None, locati
         end = datetime.combine(day, end_time, tzinfo=zone)
         if end <= start:
             end = datetime.combine(day + timedelta(days=1), end_time, tzinfo=zone)
-    return EventData(kind="wedding", all_day=False, start=start, end=end, tz=tz, location=location, title=title,
-                     external_id=external_id)
+    return {**base, "all_day": False, "start": start, "end": end}
 
 
 class ImportEngine:
