@@ -161,3 +161,17 @@ def test_requests_per_incremental_sync_track_pages_of_changes(side, store):
         side.edit_title(ev, side.title(ev) + "!")
     five = run_sync(store, side.backend(page_size=50), name="cal")
     assert five["pulled"]["updated"] == 5 and five["requests"] == 1
+
+
+def test_edits_on_both_sides_are_a_conflict_with_both_versions_kept(side, store):
+    [eid] = seed(store, 1)
+    run_sync(store, side.backend(), name="cal", conflicts="manual")
+    [ours] = side.live()
+    side.edit_title(ours, "Renamed in the calendar")
+    edit_event(store, eid, title="Renamed in wedsync")
+    r = run_sync(store, side.backend(), name="cal", conflicts="manual")
+    assert r["conflicts"] == 1
+    row = store.one("SELECT local, remote FROM conflicts WHERE event_id = ?", [eid])
+    assert "Renamed in wedsync" in row["local"] and "Renamed in the calendar" in row["remote"]
+    assert side.title(side.live()[0]) == "Renamed in the calendar"  # nothing overwritten until resolved
+    assert event_row(store, eid)["title"] == "Renamed in wedsync"
