@@ -329,3 +329,19 @@ def test_sendgrid_429_waits_for_the_reset_epoch(runtime, config_file, resend, se
     # X-RateLimit-Reset is an epoch: the wait is the distance to it
     wait = (parse_instant(item.not_before) - runtime.clock.now()).total_seconds()
     assert 119 <= wait <= 121
+
+
+def test_out_of_attempts_is_dead_and_announced(runtime, config_file, resend, sendgrid):
+    import json
+
+    configure(runtime, config_file, resend.url, sendgrid.url, providers=("resend",))
+    resend.faults.rate, resend.faults.kinds = 1.0, ["500"]
+    (item_id,) = queue(runtime)
+    for _ in range(8):  # the email policy's max attempts
+        flush_email(runtime)
+        runtime.clock.advance(86400)  # past any backoff and breaker cooldown
+    item = row(runtime, item_id)
+    assert item.status == "dead" and item.attempts == 8
+    (ev,) = runtime.store.query("SELECT data FROM domain_events WHERE type = 'email.failed'")
+    assert json.loads(ev["data"])["status"] == "dead"
+    assert flush_email(runtime).ids == []  # dead stays dead until replayed

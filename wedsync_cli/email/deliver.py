@@ -187,10 +187,13 @@ class Deliverer:
         retry_at = [self.breaker.retry_at(p) for p in self.order]
         wait = self.outbox.backoff(KIND, max(i.attempts for i in items))
         for it in items:
-            self.outbox.fail(it, attempt={"error": "every configured email provider is unavailable (circuit open)",
-                                          "outcome": "unavailable"},
-                             retry_after=wait, meta={"inflight_provider": None})
-            self.result.unavailable += 1
+            st = self.outbox.fail(it, attempt={"error": "every configured email provider is unavailable",
+                                               "outcome": "unavailable"},
+                                  retry_after=wait, meta={"inflight_provider": None})
+            if st == "dead":
+                self._count(st, it)
+            else:
+                self.result.unavailable += 1
         self.result.errors.append("no email provider accepted the messages; next try after "
                                   + (min(r for r in retry_at if r) if any(retry_at) else "the backoff"))
 
@@ -251,7 +254,7 @@ class Deliverer:
             for it in chunk:
                 st = self.outbox.fail(it, attempt=self._attempt(name, f, batch, "unknown"), retry_after=wait,
                                       meta={"sticky_provider": name, "inflight_provider": None})
-                self._count(st)
+                self._count(st, it)
             return
         if f.kind == RETRY:
             wait = f.retry_after if f.retry_after is not None else 1.0
@@ -304,9 +307,17 @@ class Deliverer:
         except LeaseLost:
             pass
 
-    def _count(self, status: str) -> None:
+    def _count(self, status: str, item: OutboxItem | None = None) -> None:
         if status == "dead":
             self.result.dead += 1
+            if item is not None:  # out of attempts: subscribers hear of it like a refused message
+                from wedsync_cli import notify
+
+                with self.store.transaction():
+                    notify.emit(self.store, "email.failed",
+                                {"id": item.id, "key": item.key, "to": item.payload.get("to"), "status": "dead",
+                                 "reason": item.last_error or "out of attempts", "template": item.meta.get("template")},
+                                dedupe_key=f"email.failed:{item.id}:dead")
         elif status == "retry":
             self.result.retry += 1
         elif status == "failed":
