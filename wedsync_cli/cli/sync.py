@@ -33,7 +33,7 @@ def sync(
         public = [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs]
         if as_json:
             emit_json({"runs": public, "dry_run": dry_run})
-        else:
+        elif not rt.quiet:  # --quiet (cron): only the error sentence, if any
             _print_human(public, dry_run)
             if dry_run:
                 info("Dry run: nothing was written.", rt.quiet)
