@@ -7,6 +7,9 @@ For each size: initial sync, no-change sync and sync after one remote edit; medi
 Goals (issue 3): no-change sync at most 0.25x vdirsyncer's time; a request count that does not grow
 with the calendar's size.
 
+Both tools run from byte-compiled modules, as after `pip install` (this script compiles wedsync_cli
+first and lets the subprocesses write bytecode even when PYTHONDONTWRITEBYTECODE is set).
+
 The seeded events are wedsync's own (the state holds the weddings, imported from a CSV; the server
 holds their .ics written with our marker), so the initial wedsync sync really lists, fetches and
 links every item, and vdirsyncer downloads every item.
@@ -118,6 +121,35 @@ password = "{PASSWORD}"
     return config
 
 
+def in_process_no_change(cal_url: str, db_file: Path, rounds: int = 15) -> float:
+    """CalDAVBackend.changes(saved cursor) alone, without process start-up: the protocol's cost."""
+    from datetime import UTC, datetime
+
+    from wedsync_cli.calendars.backend import BackendContext
+    from wedsync_cli.calendars.caldav_backend import CalDAVBackend
+    from wedsync_cli.clock import FixedClock
+    from wedsync_cli.http.client import CallRecorder
+
+    class Creds:
+        def require(self, provider, login_hint=None):
+            return {"username": USER, "password": PASSWORD}
+
+    db = sqlite3.connect(db_file)
+    [(value,)] = db.execute("SELECT value FROM cursors WHERE key = 'calendar:studio'").fetchall()
+    db.close()
+    cursor = json.loads(value)
+    times = []
+    for _ in range(rounds):
+        ctx = BackendContext(name="studio", calendar=cal_url, provider_config={}, credentials=Creds(),
+                             clock=FixedClock(datetime(2027, 1, 1, tzinfo=UTC)), recorder=CallRecorder(),
+                             state_dir=db_file.parent)
+        t0 = time.perf_counter()
+        ch = CalDAVBackend(ctx).changes(cursor)
+        times.append(time.perf_counter() - t0)
+        assert ch.items == [] and ch.requests == 1, (ch.items, ch.requests)
+    return med(times) * 1000
+
+
 def med(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
@@ -199,6 +231,7 @@ def bench_size(n: int, have_vdirsyncer: bool) -> dict:
                 steps.append(lambda: run_vdir("one-edit", vcfg))
             for step in steps if i % 2 == 0 else reversed(steps):
                 step()
+        res["in-process"] = {"changes_ms": in_process_no_change(cal_url, home / "default" / "wedsync.db")}
         return res
     finally:
         srv.stop()
@@ -206,6 +239,9 @@ def bench_size(n: int, have_vdirsyncer: bool) -> dict:
 
 
 def main() -> None:
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "wedsync_cli"), str(ROOT / "tests" / "support")],
+                   check=False)
     have_vdirsyncer = VDIRSYNCER.exists()
     if not have_vdirsyncer:
         print("vdirsyncer is not installed (pip install -e '.[bench]'): wedsync figures only")
@@ -235,6 +271,10 @@ def main() -> None:
                   f"{server:>34}")
             summary[f"{n}/{phase}"] = {"wedsync_ms": round(wt), "vdirsyncer_ms": round(vt) if v else None,
                                        "ratio": round(ratio, 3) if v else None, "wedsync_requests": reqs}
+    for n, res in results.items():
+        print(f"{n:>6}  in-process CalDAVBackend.changes() with nothing to do: {res['in-process']['changes_ms']:.1f} ms "
+              "(1 REPORT; the rest of a no-change run is process start-up)")
+        summary[f"{n}/in-process-no-change-ms"] = round(res["in-process"]["changes_ms"], 1)
     nc = [summary[f"{n}/no-change"] for n in SIZES]
     print()
     print("goal: no-change sync <= 0.25x vdirsyncer: "
