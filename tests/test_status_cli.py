@@ -61,3 +61,19 @@ def test_bad_monitoring_settings_exit_78_naming_the_key(cli, config_file):
             r = cli(*args)
             assert r.exit_code == 78, (args, r.stderr)
             assert key in r.stderr and str(config_file) in r.stderr and "Traceback" not in r.stderr
+
+
+def test_every_documented_setting_validates(cli, config_file):
+    """The wedding-day section of config.example.toml, uncommented, is accepted as is."""
+    import re
+    from pathlib import Path
+
+    example = (Path(__file__).resolve().parents[1] / "config.example.toml").read_text()
+    sec = example[example.index("# -- section:wedding-day --"):example.index("# -- /section:wedding-day --")]
+    lines = []
+    for line in sec.splitlines()[1:]:
+        line = line[2:] if line.startswith("# ") else ""
+        lines.append(line.split("#")[0] if line.startswith("[") else re.sub(r"\s+#.*$", "", line))
+    config_file.write_text('timezone = "Europe/London"\n' + "\n".join(lines))
+    r = cli("status", "--json")
+    assert r.exit_code == 0, r.stderr
