@@ -141,3 +141,14 @@ def test_kill_during_rollup_then_rerun_counts_every_call_once(cli_subprocess, ho
 def test_bucket_value_close_to_latency(latency):
     v = metrics.bucket_value(metrics.bucket(latency))
     assert latency <= 1 or abs(v - latency) / latency < 0.06
+
+
+def test_reader_folds_a_large_tail_first_and_figures_stay_the_same(runtime):
+    store = runtime.store
+    add_calls(store, [(iso(NOW - timedelta(seconds=i)), "tave", "job.list", 200, "ok", 10.0) for i in range(500)])
+    assert metrics.maybe_rollup(store, threshold=1000) == 0  # small tail: read as is
+    cfg = runtime.config
+    before = {p["name"]: p for p in provider_health(store, cfg, NOW)}["tave"]
+    assert metrics.maybe_rollup(store, threshold=100) == 500
+    after = {p["name"]: p for p in provider_health(store, cfg, NOW)}["tave"]
+    assert before == after and after["calls"] == 500

@@ -64,6 +64,7 @@ def classify(last: dict[str, Any] | None, recent: metrics.Stats | None, config,
 
 def provider_health(store, config, now: datetime, names: list[str] | None = None) -> list[dict[str, Any]]:
     """The contract's provider entries: name, state, last_success, error_rate, p50/p95/p99 (ms)."""
+    metrics.maybe_rollup(store)
     tail = metrics._tail(store)
     window_h = float(_setting(config, "metrics", "window_hours", 24))
     recent_min = float(_setting(config, "health", "window_minutes", 60))

@@ -167,6 +167,27 @@ def _apply_last(p: dict[str, Any], at: str, outcome: str, status: int | None, er
         p["consecutive_failures"] = (p["consecutive_failures"] or 0) + 1
 
 
+def maybe_rollup(store, threshold: int = 20_000) -> int:
+    """Fold the raw tail first when it has grown large (no health check scheduled yet), so a
+    reader never aggregates hundreds of thousands of rows in memory. Never waits on a writer:
+    if the database is busy the reader just reads the tail as it is."""
+    import sqlite3
+
+    top = store.scalar("SELECT MAX(id) FROM http_calls") or 0
+    cursor = (store.get_cursor(ROLLUP_CURSOR) or {}).get("id", 0)
+    if top - cursor <= threshold or store.db.conn.in_transaction:
+        return 0
+    store.execute("PRAGMA busy_timeout=200")
+    try:
+        return rollup(store)
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        from wedsync_cli.store import BUSY_TIMEOUT_S
+
+        store.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+
+
 # -- retention ---------------------------------------------------------------------------------
 def prune(store, config, now: datetime) -> dict[str, int]:
     """Drop raw calls older than raw_days (only those already rolled up) and old rollups/decisions."""
