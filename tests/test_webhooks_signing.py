@@ -112,3 +112,19 @@ def test_ssrf_allow_private_and_other_refusals():
         check_destination("https://u:p@93.184.216.34/")
     with pytest.raises(DestinationRefused, match="does not resolve"):
         check_destination("https://no-such-host.invalid/")
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(key=st.binary(min_size=24, max_size=64), body=st.text(max_size=300),
+       msg_id=st.from_regex(r"msg_[A-Za-z0-9_-]{1,40}", fullmatch=True),
+       ts=st.integers(min_value=1_000_000_000, max_value=4_000_000_000))
+def test_sign_matches_the_official_library_for_any_input(key, body, msg_id, ts):
+    secret = "whsec_" + base64.b64encode(key).decode()
+    official = Webhook(secret).sign(msg_id, datetime.fromtimestamp(ts, tz=UTC), body)
+    assert signing.sign(secret, msg_id, ts, body) == official
+    headers = {"webhook-id": msg_id, "webhook-timestamp": str(ts), "webhook-signature": official}
+    assert signing.verify(secret, headers, body.encode(), now=ts) == msg_id
