@@ -7,6 +7,8 @@ import subprocess
 
 import pytest
 
+WEEKDAY = {"WEDSYNC_NOW": "2026-06-10T12:00:00+01:00"}  # a Wednesday without weddings: no protocol
+
 
 def test_dry_run_prints_each_unit_after_its_name_and_installs_nothing(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
@@ -71,7 +73,7 @@ def test_units_with_spaces_and_percent_in_paths_verify(cli, tmp_path, monkeypatc
         p = subprocess.run(["systemd-analyze", "verify", *sorted(str(f) for f in folder.iterdir())],
                            capture_output=True, text=True)
         assert p.returncode == 0, p.stderr
-    r = cli("schedule", "remove", "--systemd", "--user")
+    r = cli("schedule", "remove", "--systemd", "--user", env=WEEKDAY)
     assert r.exit_code == 0 and list(folder.iterdir()) == []
 
 
@@ -102,7 +104,7 @@ def test_cron_install_keeps_other_lines_is_idempotent_and_removable(cli_subproce
     assert lines[:2] == ['MAILTO=""', "0 3 * * * /usr/local/bin/backup"]
     assert sum(1 for line in lines if "--quiet sync" in line) == 1
     assert sum(1 for line in lines if line.startswith("# BEGIN wedsync:default")) == 1
-    r = cli_subprocess("schedule", "remove", "--cron", extra_env=env)
+    r = cli_subprocess("schedule", "remove", "--cron", extra_env={**env, **WEEKDAY})
     assert r.exit_code == 0, r.stderr
     assert table.read_text().splitlines() == ['MAILTO=""', "0 3 * * * /usr/local/bin/backup"]
 
@@ -134,3 +136,17 @@ def test_cron_line_really_runs_and_flock_gives_75_when_held(cli, fake_crontab, t
 def test_both_kinds_is_a_usage_error(cli):
     r = cli("schedule", "install", "--systemd", "--cron")
     assert r.exit_code == 2 and "exclude each other" in r.stderr
+
+
+def test_remove_on_a_wedding_day_needs_force(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert cli("schedule", "install", "--systemd", "--user", "--no-enable").exit_code == 0
+    folder = tmp_path / "xdg" / "systemd" / "user"
+    saturday = {"WEDSYNC_NOW": "2026-06-13T12:00:00+01:00"}
+    r = cli("schedule", "remove", "--systemd", "--user", env=saturday)
+    assert r.exit_code == 2 and "wedding-day protocol is active" in r.stderr and "--force" in r.stderr
+    assert len(list(folder.iterdir())) == 6
+    r = cli("schedule", "remove", "--systemd", "--user", "--force", env=saturday)
+    assert r.exit_code == 0 and list(folder.iterdir()) == []
+    r = cli("wedding-day", "log", "--json", env=saturday)
+    assert [d["decision"] for d in r.json["decisions"]][:2] == ["force", "refuse"]

@@ -66,13 +66,17 @@ def remove(
     systemd: SystemdOpt = False,
     cron: CronOpt = False,
     user: UserOpt = False,
+    force: Annotated[bool, typer.Option("--force", help="Remove them even while the wedding-day protocol is active.")] = False,
 ):
     """Remove the periodic jobs that `schedule install` put in place."""
     from wedsync_cli.cli.output import info
     from wedsync_cli.schedule import units
+    from wedsync_cli.wedding_day.decisions import require_force
 
     rt = ctx.obj
     kind = _kind(systemd, cron)
+    # Without the timers nothing syncs, sends or alerts: not on a wedding day, unless forced.
+    require_force(rt, "remove the scheduled jobs", force)
     if kind == "systemd":
         res = units.remove_systemd(rt, user)
         info(f"Removed {len(res['removed'])} unit files from {res['folder']}." if res["removed"]
