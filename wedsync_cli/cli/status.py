@@ -36,6 +36,8 @@ def status(
     out.print(f"Outbox: {ob.get('pending', 0)} pending, {ob.get('dead', 0)} dead   "
               f"Webhooks: {wh.get('pending', 0)} pending, {wh.get('failed', 0)} failed, {wh.get('dead', 0)} dead   "
               f"Conflicts: {doc['conflicts']}")
+    for a in doc.get("alerts", []):
+        out.print(f"[bold red]alert[/] {a['message']} (since {a['opened_at']})")
     if doc.get("deferred_deletes"):
         out.print(f"Remote deletes held back by the wedding-day protocol: {doc['deferred_deletes']}")
     pr = doc.get("protocol") or {}

@@ -188,6 +188,9 @@ def overall_status(rt) -> dict[str, Any]:
             # the soonest ones; a screen (or a script) needs the first few and the count, not thousands
             "double_bookings": doubles[:DOUBLE_BOOKINGS_SHOWN], "double_bookings_total": len(doubles),
             "deferred_deletes": deferred_deletes(store),
+            "alerts": [{"key": a["key"], "message": a["message"], "opened_at": a["opened_at"],
+                        "notified_at": a["notified_at"]}
+                       for a in store.query("SELECT * FROM alerts WHERE resolved_at IS NULL ORDER BY id")],
             "protocol": _protocol_doc(protocol), "problems": problems,
             "generated_at": iso(now)}
 
