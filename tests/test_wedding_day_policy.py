@@ -107,3 +107,13 @@ def test_day_state(policy_for):
     st = policy.day_state(date(2026, 6, 10))
     assert st.active and st.weddings == ["w1"] and st.since == at("2026-06-10T12:00:00+01:00")
     assert not policy.day_state(date(2026, 6, 9)).active
+
+
+def test_many_weddings_are_summed_up_in_the_reason(policy_for):
+    policy, store = policy_for(saturdays=False)
+    for i in range(5):
+        add_wedding(store, f"w{i}", "2026-06-10", [("2026-06-10T14:00:00+01:00", "2026-06-10T16:00:00+01:00", "wedding")],
+                    name=f"[Couple {i}]")
+    st = policy.state(at("2026-06-10T15:00:00+01:00"))
+    assert st.weddings == [f"w{i}" for i in range(5)]
+    assert st.reason.startswith("5 booked weddings: ") and st.reason.count("(") == 3 and len(st.reason) < 250

@@ -204,3 +204,20 @@ def test_record_skip_shows_in_status_and_does_not_count_as_a_run(runtime, config
     assert last["outcome"] == "skipped" and "at most every 30 min" in last["counts"]["reason"]
     clock.set(at("2026-06-13T10:21:00+01:00"))  # 31 min after the real run; the skip does not reset it
     assert decisions.should_run(runtime, "sync:studio")[0]
+
+
+def test_human_screen_prints_brackets_in_names_literally(cli, config_file, home):
+    config_file.write_text('timezone = "Europe/London"\n')
+    assert cli("status").exit_code == 0
+    import sqlite3
+
+    conn = sqlite3.connect(home / "default" / "wedsync.db")
+
+    class S:
+        execute = staticmethod(conn.execute)
+
+    add_wedding(S, "w_b", "2026-06-13", WEDDING, name="[bold]Jane[/bold] & [John]")
+    conn.commit()
+    r = cli("wedding-day", "status", env={"WEDSYNC_NOW": "2026-06-13T09:00:00+01:00"})
+    assert r.exit_code == 0, r.stderr
+    assert "[bold]Jane[/bold] & [John]" in r.stdout and "[wedding_day] saturdays" in r.stdout

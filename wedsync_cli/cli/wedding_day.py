@@ -57,7 +57,7 @@ def log(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ):
     """Every decision the wedding-day protocol took (skips, deferrals, refusals, escalations) and why."""
-    from wedsync_cli.cli.output import console, emit_json, table
+    from wedsync_cli.cli.output import console, emit_json
     from wedsync_cli.clock import parse_when
     from wedsync_cli.errors import UsageError
     from wedsync_cli.wedding_day.decisions import decisions
@@ -77,7 +77,7 @@ def log(
     if not rows:
         console().print("No wedding-day protocol decisions recorded" + (" in that period." if when else " yet."))
         return
-    console().print(table("Wedding-day protocol decisions", ["at", "decision", "subject", "reason"],
+    console().print(_table("Wedding-day protocol decisions", ["at", "decision", "subject", "reason"],
                           [[r["at"], r["decision"], r["subject"], r["reason"]] for r in rows]))
 
 
@@ -87,7 +87,7 @@ def _render(doc, zone_name: str) -> None:
 
     from rich.panel import Panel
 
-    from wedsync_cli.cli.output import console, table
+    from wedsync_cli.cli.output import console
 
     zone = ZoneInfo(zone_name)
     out = console()
@@ -103,7 +103,7 @@ def _render(doc, zone_name: str) -> None:
     head = (f"[bold green]PROTOCOL ACTIVE[/] {local(pr['since'])} → {local(pr['until'])}" if pr["active"]
             else "[bold]Protocol inactive[/]")
     risk = "[bold red]AT RISK[/]" if doc["at_risk"] else "[green]nothing at risk[/]"
-    out.print(Panel(f"{head}\n{pr['reason']}\n{risk}", title=f"Wedding day {doc['date']} ({zone_name})",
+    out.print(Panel(f"{head}\n{_esc(pr['reason'])}\n{risk}", title=f"Wedding day {doc['date']} ({zone_name})",
                     title_align="left"))
     if doc["weddings"]:
         rows = []
@@ -113,11 +113,11 @@ def _render(doc, zone_name: str) -> None:
                 rows.append([w["id"] if i == 0 else "", w["client"] if i == 0 else "", w["venue"] if i == 0 else "",
                              w["status"] if i == 0 else "", e["title"], f"{local(e['start'])} – {local(e['end'])}",
                              e.get("location") or ""])
-        out.print(table("Weddings", ["id", "client", "venue", "status", "event", "when", "location"], rows))
+        out.print(_table("Weddings", ["id", "client", "venue", "status", "event", "when", "location"], rows))
     else:
         out.print("No booked weddings on this day.")
     if doc["providers"]:
-        out.print(table("Providers", ["provider", "state", "last success", "error rate", "p50 ms", "p95 ms", "p99 ms"], [
+        out.print(_table("Providers", ["provider", "state", "last success", "error rate", "p50 ms", "p95 ms", "p99 ms"], [
             [p["name"], p["state"], p["last_success"], f"{p['error_rate']:.0%}", p["p50_ms"], p["p95_ms"], p["p99_ms"]]
             for p in doc["providers"]]))
     out.print(f"Outbox: {doc['outbox']['pending']} pending, {doc['outbox']['dead']} dead   "
@@ -126,4 +126,17 @@ def _render(doc, zone_name: str) -> None:
     if doc.get("deferred_deletes"):
         out.print(f"Remote deletes held back by the protocol: {doc['deferred_deletes']} (the first sync after it does them)")
     for r in doc["risks"]:
-        out.print(f"[bold red]![/] {r['message']}")
+        out.print(f"[bold red]![/] {_esc(r['message'])}")
+
+
+def _esc(value) -> str:
+    """Data shown through rich: brackets in names or reasons are text, not markup."""
+    from rich.markup import escape
+
+    return escape("" if value is None else str(value))
+
+
+def _table(title, columns, rows):
+    from wedsync_cli.cli.output import table
+
+    return table(title, columns, [[_esc(v) for v in r] for r in rows])

@@ -169,9 +169,19 @@ class WeddingDayPolicy:
                     members.append(w)
                     since, until = min(since, w.start), max(until, w.end)
                     changed = True
-        reasons = [w.reason for w in containing]
         weddings = sorted({w.wedding_id for w in containing if w.wedding_id})
-        return ProtocolState(True, "; ".join(reasons), since, until, weddings)
+        return ProtocolState(True, self._reason(containing), since, until, weddings)
+
+    def _reason(self, wins: list[Window]) -> str:
+        """One line: every protected day, and the weddings (in full for one or two, else summed up)."""
+        days = [w.reason for w in wins if not w.wedding_id]
+        weds = [w for w in wins if w.wedding_id]
+        if len(weds) <= 2:
+            return "; ".join(days + [w.reason for w in weds])
+        names = ", ".join(f"{w.wedding_id} ({w.label})" for w in weds[:3])
+        summary = (f"{len(weds)} booked weddings: {names}{', ...' if len(weds) > 3 else ''}; each protected from "
+                   f"{self.lead.total_seconds() / 3600:g} h before its first event until its last event ends")
+        return "; ".join(days + [summary])
 
     def day_state(self, day: date) -> ProtocolState:
         """The protocol for a whole local day: active if any protection window touches it."""
@@ -190,7 +200,7 @@ class WeddingDayPolicy:
         # another day: active means "protected on that day".
         return ProtocolState(
             not (s <= now < e),
-            "; ".join(w.reason for w in wins),
+            self._reason(wins),
             min(w.start for w in wins), max(w.end for w in wins),
             sorted({w.wedding_id for w in wins if w.wedding_id}),
         )
