@@ -107,6 +107,15 @@ def test_retention_keeps_raw_window_and_only_rolled_up_rows(runtime):
     assert store.scalar("SELECT COUNT(*) FROM http_calls") == 50
     # the rollups still know the old calls
     assert metrics.window_stats(store, NOW - timedelta(days=30))["tave"].calls == 150
+    # job history: old runs go, but the latest run of each job stays however old
+    with store.transaction():
+        for job, day in (("import:csv", 200), ("import:csv", 150), ("sync:studio", 120), ("sync:studio", 1)):
+            store.execute("INSERT INTO job_runs(job, started_at, ended_at, outcome) VALUES (?, ?, ?, 'ok')",
+                          [job, iso(NOW - timedelta(days=day)), iso(NOW - timedelta(days=day))])
+    assert metrics.prune(store, runtime.config, NOW)["job_runs"] == 2
+    left = store.query("SELECT job, started_at FROM job_runs ORDER BY id")
+    assert [r["job"] for r in left] == ["import:csv", "sync:studio"]
+    assert left[0]["started_at"] == iso(NOW - timedelta(days=150))
 
 
 def test_kill_during_rollup_then_rerun_counts_every_call_once(cli_subprocess, home):

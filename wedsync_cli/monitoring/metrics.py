@@ -211,7 +211,9 @@ def prune(store, config, now: datetime) -> dict[str, int]:
     with store.transaction():
         out["http_rollups"] = store.execute("DELETE FROM http_rollups WHERE hour < ?", [roll_cut]).rowcount
         out["job_runs"] = store.execute(
-            "DELETE FROM job_runs WHERE started_at < ? AND outcome != 'running'", [runs_cut]).rowcount
+            "DELETE FROM job_runs WHERE started_at < ? AND outcome != 'running' "
+            # the latest run of every job stays, however old: `status` still shows when it last ran
+            "AND id NOT IN (SELECT MAX(id) FROM job_runs GROUP BY job)", [runs_cut]).rowcount
         out["protocol_decisions"] = store.execute(
             "DELETE FROM protocol_decisions WHERE at < ?", [roll_cut]).rowcount
         store.execute("DELETE FROM alert_notifications WHERE at < ?", [roll_cut])
