@@ -414,6 +414,9 @@ class TaveSource:
         self._fresh = fetched.items
         try:
             with store.transaction():
+                # Re-read inside the write lock: a concurrent run (`sync` and `import tave` hold
+                # different job locks) may have moved the bookmarks since this run started.
+                cursor = store.get_cursor(CURSOR_KEY) or cursor
                 changed = self._mirror(fetched)
                 gone = self._gone(fetched) if full else {r: set() for r in RESOURCES}
                 affected = self._affected_jobs(changed, gone)
