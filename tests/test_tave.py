@@ -433,6 +433,11 @@ def test_sync_carries_a_newly_booked_or_moved_wedding_to_the_calendar_in_one_run
     runs = {x["name"]: x for x in r.json["runs"]}
     assert r.exit_code == 0 and runs["diary"]["pushed"]["updated"] == 1, r.stdout
     assert "20270815T130000" in list(cal.glob("*.ics"))[0].read_text()
+    configured.modify("job", lead["job"]["id"], closed=True)  # cancelled in Táve: off the calendar
+    r = cli("sync", "--json")
+    runs = {x["name"]: x for x in r.json["runs"]}
+    assert r.exit_code == 0 and runs["diary"]["pushed"]["deleted"] == 1, r.stdout
+    assert not list(cal.glob("*.ics"))
 
 
 def test_second_import_while_one_runs_exits_75_and_the_key_never_reaches_the_state(cli, configured, runtime):

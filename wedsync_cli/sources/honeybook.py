@@ -378,7 +378,12 @@ class HoneyBookSource:
         self.mode = "incremental" if since else "full"
         projects = self.fetch(since)
         records = [r for r in (self.to_record(p) for p in projects) if r is not None]
-        updated = [str(_dig(p, self.s["fields"]["updated"])) for p in projects if _dig(p, self.s["fields"]["updated"])]
+        updated = []
+        for p in projects:
+            try:  # an unreadable timestamp only costs the bookmark that record's share
+                updated.append(parse_instant(str(_dig(p, self.s["fields"]["updated"]))).isoformat().replace("+00:00", "Z"))
+            except (TypeError, ValueError):
+                pass
         report = None
         try:
             with store.transaction():
