@@ -13,10 +13,10 @@ from typing import Annotated, Any
 import typer
 
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Read and check everything, write nothing.")]
-Rejects = Annotated[str | None, typer.Option("--rejects", help="Write rejected records with the reason to this CSV file.")]
+Rejects = Annotated[str | None, typer.Option("--rejects", metavar="FILE", help="Write rejected records with the reason to this CSV file.")]
 AsJson = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
 Full = Annotated[bool, typer.Option("--full", help="Read everything (not just what changed) and catch deletions.")]
-SourceName = Annotated[str | None, typer.Option("--source", help="Which [sources.<name>] to use when several are configured.")]
+SourceName = Annotated[str | None, typer.Option("--source", metavar="NAME", help="Which [sources.<name>] to use when several are configured.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -65,7 +65,14 @@ def _run(ctx: typer.Context, provider: str, name: str | None, full: bool, dry_ru
     elif not rt.quiet:
         print_summary(doc)
     if report.rejected:
-        raise typer.Exit(1)
+        from wedsync_cli.errors import PartialFailure
+
+        first = report.rejects[0]
+        where = {"tave": "Táve", "honeybook": "HoneyBook"}.get(provider, provider)
+        raise PartialFailure(
+            f"{report.rejected} of {report.read} records were rejected (first: {first.reason})",
+            fix=f"correct them in {where}; the next `wedsync import {provider}` or `wedsync sync` checks them again"
+                + ("" if rejects else " (--rejects FILE lists them all with their reasons)"))
 
 
 def summary_doc(source, report) -> dict[str, Any]:
