@@ -175,6 +175,7 @@ def test_rejected_record_has_its_reason_and_the_rest_import(cli, configured, tmp
     out = tmp_path / "rejects.csv"
     r = cli("import", "tave", "--rejects", str(out), "--json")
     assert r.exit_code == 1, r.stderr
+    assert "1 of 2 records were rejected" in r.stderr and "correct them in Táve" in r.stderr
     assert (r.json["created"], r.json["rejected"]) == (1, 1)
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert len(rows) == 1 and "invalid email 'bad@@example'" in rows[0]["reason"]
