@@ -488,3 +488,25 @@ def test_a_server_that_ignores_sortby_is_read_to_the_end_rather_than_trusted(rt,
     assert src.mode == "incremental" and src.requests["address-book"] == 3
     assert report.updated == 1
     assert rt.store.scalar("SELECT COUNT(*) FROM clients WHERE p1_last = 'Latest' OR p2_last = 'Latest'") == 1
+
+
+def test_build_record_maps_stage_closed_and_events_given_only_as_utc_instants():
+    from wedsync_cli.sources.tave import build_record, map_status
+
+    assert [map_status({"stage": s, "closed": c}) for s, c in (
+        ("lead", False), ("booked", False), ("fulfillment", False), ("completed", False),
+        ("lead", True), ("booked", True), ("fulfillment", True))] == [
+        "lead", "booked", "booked", "completed", "cancelled", "cancelled", "completed"]
+    job = {"id": "j1", "stage": "booked", "closed": False, "eventDate": "2027-06-12"}
+    jane = {"id": "c1", "kind": "person", "firstName": "Jane", "lastName": "Smith", "email": " Jane@Example.COM ",
+            "cellPhone": {"formatted": "07700 900123", "e164": None}}
+    ev = {"id": "e1", "jobId": "j1", "name": "Wedding", "startUtc": "2027-06-12T12:00:00Z",
+          "endUtc": "2027-06-12T22:00:00Z", "timezoneName": "Europe/London"}
+    rec = build_record(job, [jane], [ev], "Europe/London", "GB")
+    assert rec.client.partner1.email == "jane@example.com" and rec.client.partner1.phone == "+447700900123"
+    (e,) = rec.events
+    assert (e.kind, e.start.isoformat(), e.end.isoformat()) == (
+        "wedding", "2027-06-12T13:00:00+01:00", "2027-06-12T23:00:00+01:00")
+    backwards = {**ev, "id": "e2", "name": "Portraits", "startUtc": "2027-06-12T15:00:00Z", "endUtc": "2027-06-12T14:00:00Z"}
+    bad = build_record(job, [jane], [ev, backwards], "Europe/London", "GB")
+    assert bad.reason.endswith("the event ends before it starts")

@@ -242,9 +242,20 @@ def _event_data(ev: dict[str, Any], kind: str, studio_tz: str, title: str | None
 
     from wedsync_cli.domain.models import EventData
 
+    common = {"kind": kind, "title": title, "location": _location(ev), "external_id": ev["id"]}
+    if not ev.get("startDate"):  # only the UTC instants: a timed event in its own (or the studio's) zone
+        from wedsync_cli.clock import parse_instant
+
+        tz = ev.get("timezoneName") or studio_tz
+        try:
+            zone = ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            tz, zone = studio_tz, ZoneInfo(studio_tz)
+        start = parse_instant(ev["startUtc"]).astimezone(zone)
+        end = parse_instant(ev["endUtc"]).astimezone(zone) if ev.get("endUtc") else start + timedelta(hours=1)
+        return EventData(all_day=False, start=start, end=end, tz=tz, **common)
     start_day = date.fromisoformat(ev["startDate"])
     end_day = date.fromisoformat(ev["endDate"]) if ev.get("endDate") else start_day
-    common = {"kind": kind, "title": title, "location": _location(ev), "external_id": ev["id"]}
     if ev.get("allDay") or not ev.get("startTime"):
         return EventData(all_day=True, start=start_day, end=max(end_day, start_day) + timedelta(days=1),
                          tz=studio_tz, **common)
@@ -290,13 +301,15 @@ def build_record(job: dict[str, Any], clients: list[dict[str, Any]], events: lis
         venue = None
         have_wedding = False
         for ev in evs:
-            if not ev.get("startDate"):
+            if not ev.get("startDate") and not ev.get("startUtc"):
                 continue
-            is_wedding = (not have_wedding and wedding_day is not None
-                          and ev["startDate"] == wedding_day.isoformat() and _kind(ev.get("name")) == "other")
+            data = _event_data(ev, "other", studio_tz, None)
+            day = data.start if isinstance(data.start, date) and not isinstance(data.start, datetime) else data.start.date()
+            is_wedding = (not have_wedding and wedding_day is not None and day == wedding_day
+                          and _kind(ev.get("name")) == "other")
             kind = "wedding" if is_wedding else _kind(ev.get("name"))
             title = None if kind != "other" else f"{ev.get('name') or 'Event'}: {client.display_name}"
-            data = _event_data(ev, kind, studio_tz, title)
+            data = data.model_copy(update={"kind": kind, "title": title})
             if is_wedding:
                 have_wedding, venue = True, data.location
             out.append(data)
@@ -492,9 +505,17 @@ class TaveSource:
         try:
             for resource, ids in missing.items():
                 for oid in sorted(ids):
-                    if resource == "job-contact" or client.get(f"/{resource}/{oid}", allow_404=True) is None:
+                    if resource == "job-contact":
                         gone[resource].add(oid)
-                    self.requests[resource] = self.requests.get(resource, 0) + (resource != "job-contact")
+                        continue
+                    self.requests[resource] = self.requests.get(resource, 0) + 1
+                    try:
+                        if client.get(f"/{resource}/{oid}", allow_404=True) is None:
+                            gone[resource].add(oid)
+                    except AuthRefused:
+                        raise
+                    except WedsyncError:
+                        pass  # not confirmed gone: keep it, the next full pass asks again
         finally:
             client.close()
         self.deleted = {r: len(v) for r, v in gone.items() if v}
