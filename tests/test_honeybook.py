@@ -177,3 +177,35 @@ def test_sync_keeps_importing_a_honeybook_source(cli, configured):
     assert r.exit_code == 0, r.stderr
     run = next(x for x in r.json["runs"] if x["name"] == "hb")
     assert (run["status"], run["pulled"]["created"]) == ("ok", 1)
+
+
+@pytest.mark.slow
+def test_auth_login_honeybook_no_browser_as_a_user_runs_it(cli_subprocess, configured, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.support.cli import ROOT
+
+    env = {**os.environ, **cli_subprocess.env, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "wedsync_cli", "auth", "login", "honeybook", "--no-browser"],
+                            env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        url = None
+        for line in proc.stderr:  # the address is printed, then it waits on the loopback port
+            if line.startswith(configured.authorize_url):
+                url = line.strip()
+                break
+        assert url, "no sign-in address printed"
+        page = httpx.get(url, follow_redirects=True, timeout=30)  # the user's browser
+        assert page.status_code == 200
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "Signed in to honeybook" in err
+    stored = json.loads((tmp_path / "test-keyring.json").read_text())
+    cred = json.loads(stored["wedsync:default\x00honeybook"])
+    assert cred["refresh_token"] in configured.refresh and cred["client_id"] == configured.client_id
