@@ -209,3 +209,28 @@ def test_auth_login_honeybook_no_browser_as_a_user_runs_it(cli_subprocess, confi
     stored = json.loads((tmp_path / "test-keyring.json").read_text())
     cred = json.loads(stored["wedsync:default\x00honeybook"])
     assert cred["refresh_token"] in configured.refresh and cred["client_id"] == configured.client_id
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["honeybook.before_commit", "honeybook.after_commit"])
+def test_kill_9_during_a_honeybook_import_then_rerun_imports_each_project_once(cli_subprocess, configured, tmp_path,
+                                                                                 point):
+    from wedsync_cli.paths import Paths
+    from wedsync_cli.store import Store
+
+    tokens = configured.issue()
+    cred = {"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"],
+            "expires_at": 1_900_000_000, "client_id": configured.client_id}
+    (tmp_path / "test-keyring.json").write_text(json.dumps({"wedsync:default\x00honeybook": json.dumps(cred)}))
+    for i in range(5):
+        configured.add_project(f"p{i}", [(f"A{i}", "Couple", f"a{i}@example.com")], "2027-06-12")
+    killed = cli_subprocess("import", "honeybook", extra_env={"WEDSYNC_TEST_CRASH_AT": point})
+    assert killed.exit_code == -9, killed.stderr
+    again = cli_subprocess("import", "honeybook", "--json")
+    assert again.exit_code == 0, again.stderr
+    assert again.json["created"] == (5 if point.endswith("before_commit") else 0)
+    store = Store(Paths.resolve().db_file)
+    assert store.scalar("SELECT COUNT(*) FROM clients") == 5
+    assert store.scalar("SELECT COUNT(*) FROM weddings") == 5
+    assert store.scalar("SELECT COUNT(*) FROM events") == 5
+    store.close()

@@ -368,6 +368,7 @@ class HoneyBookSource:
 
     def sync(self, full: bool = False, dry_run: bool = False):
         from wedsync_cli.clock import parse_instant
+        from wedsync_cli.sources.tave import crash_point
         from wedsync_cli.transform.engine import ImportEngine
 
         store = self.rt.store
@@ -396,8 +397,10 @@ class HoneyBookSource:
                 if cursor.get("bookmark") and mark and parse_instant(cursor["bookmark"]) > parse_instant(mark):
                     mark = cursor["bookmark"]
                 store.set_cursor(self.cursor_key, {"bookmark": mark, "last_run_at": store.now()})
+                crash_point("honeybook.before_commit")
         except _Rollback:
             pass
+        crash_point("honeybook.after_commit")
         return report
 
 
