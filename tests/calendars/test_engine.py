@@ -358,3 +358,17 @@ def test_a_deferred_delete_is_cancelled_when_the_wedding_is_booked_again(store, 
     r = run_sync(store, local, name="studio", wedding_day=Active)
     assert r["deferred"] == [] and ics_files(folder) == [f"{ev}@wedsync.ics"]
     assert store.scalar("SELECT state FROM calendar_links") == "synced"
+
+
+def test_edits_to_different_fields_on_each_side_merge_without_a_conflict(store, local, folder):
+    ev = seed_wedding(store)
+    run_sync(store, local, name="studio", conflicts="manual")
+    rewrite(folder / f"{ev}@wedsync.ics", "SUMMARY:Jane & John Smith", "SUMMARY:Jane & John (retitled there)")
+    edit_event(store, ev, location="New Barn")
+    r = run_sync(store, local, name="studio", conflicts="manual")
+    assert r["conflicts"] == 0 and open_conflicts(store, include_resolved=True) == []
+    row = event_row(store, ev)
+    assert row["title"] == "Jane & John (retitled there)" and row["location"] == "New Barn"
+    text = (folder / f"{ev}@wedsync.ics").read_text()
+    assert "SUMMARY:Jane & John (retitled there)" in text and "LOCATION:New Barn" in text
+    assert run_sync(store, local, name="studio")["pushed"]["updated"] == 0

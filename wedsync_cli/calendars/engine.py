@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from sqlite_utils import Migrations
+
 from wedsync_cli.calendars.backend import (
     CalendarBackend,
     CursorExpired,
@@ -43,6 +45,47 @@ from wedsync_cli.errors import WedsyncError
 PENDING, SYNCED, CONFLICT, DEFERRED = "pending", "synced", "conflict", "deferred_delete"
 # Columns whose hash the importer keeps in events.content_hash (transform engine's EVENT_FIELDS).
 EVENT_FIELDS = ("kind", "title", "all_day", "start", "end", "tz", "location", "description")
+
+
+migrations = Migrations("wedsync.calendars")
+
+
+@migrations()
+def m001_link_base(db):
+    # The content both sides agreed on at the last sync: the common ancestor that lets an edit of
+    # the title there and of the venue here merge instead of conflicting.
+    db.execute("ALTER TABLE calendar_links ADD COLUMN base TEXT")
+
+
+# Groups of fields that merge as one: a moved event changes start, end and all-day together.
+MERGE_GROUPS = {"title": ("title",), "when": ("start", "end", "all_day", "tz"), "location": ("location",),
+                "description": ("description",)}
+
+
+def _group_values(f: EventFields) -> dict[str, Any]:
+    c = f.comparable()
+    return {"title": c["title"], "when": (c["start"], c["end"], c["all_day"]), "location": c["location"],
+            "description": c["description"]}
+
+
+def merge3(base: EventFields, ours: EventFields, theirs: EventFields,
+           prefer: str | None = None) -> tuple[EventFields, list[str]]:
+    """Field-group three-way merge. Returns (merged, clashing groups). A group changed on both
+    sides to different values clashes; with ``prefer`` ('local'|'remote') that side takes it."""
+    from dataclasses import replace
+
+    b, o, t = _group_values(base), _group_values(ours), _group_values(theirs)
+    merged = ours
+    clashes: list[str] = []
+    for group, names in MERGE_GROUPS.items():
+        ours_changed, theirs_changed = o[group] != b[group], t[group] != b[group]
+        take_theirs = theirs_changed and not ours_changed
+        if ours_changed and theirs_changed and o[group] != t[group]:
+            clashes.append(group)
+            take_theirs = prefer == "remote"
+        if take_theirs:
+            merged = replace(merged, **{n: getattr(theirs, n) for n in names})
+    return merged, clashes
 
 
 class SafetyStop(WedsyncError):
@@ -304,7 +347,7 @@ class SyncEngine:
     def _save_link(self, link: dict[str, Any]) -> None:
         link = {**link, "calendar": self.spec.name, "last_synced_at": self._now()}
         cols = ("calendar", "event_id", "uid", "remote_id", "etag", "local_version", "local_hash",
-                "remote_hash", "state", "created_by_us", "last_synced_at")
+                "remote_hash", "state", "created_by_us", "last_synced_at", "base")
         link.setdefault("created_by_us", 1)
         for c in cols:
             link.setdefault(c, None)
@@ -426,7 +469,8 @@ class SyncEngine:
         if lhash == rhash:  # both sides hold the same content (e.g. our own write coming back)
             with self.store.transaction():
                 self._save_link({**link, "etag": item.etag, "remote_hash": rhash, "local_hash": lhash,
-                                 "local_version": ev["version"], "state": SYNCED})
+                                 "local_version": ev["version"], "state": SYNCED,
+                                 "base": json.dumps(fields_to_json(lfields))})
             return
         if self.spec.direction == "push":
             with self.store.transaction():  # ours is the truth: overwrite theirs on the push below
@@ -436,7 +480,7 @@ class SyncEngine:
             with self.store.transaction():
                 self._pull_update(link, ev, item)
             return
-        self._conflict(link, ev, item, "changed in wedsync and in the calendar since the last sync")
+        self._reconcile(link, ev, item, "changed in wedsync and in the calendar since the last sync")
 
     def _adopt(self, item: RemoteEvent, link: dict[str, Any] | None = None) -> None:
         """An item with our marker we have no confirmed link for: a create that landed before a
@@ -455,11 +499,16 @@ class SyncEngine:
                 "event_id": ev["id"], "uid": (link or {}).get("uid") or item.uid, "remote_id": item.remote_id,
                 "etag": item.etag, "local_version": ev["version"] if lhash == rhash else 0,
                 "local_hash": rhash, "remote_hash": rhash, "state": SYNCED,
+                "base": json.dumps(fields_to_json(item.fields)),
             })
 
-    def _pull_update(self, link: dict[str, Any], ev: dict[str, Any], item: RemoteEvent) -> None:
-        """Apply their content to our event (inside the caller's transaction)."""
-        cols = _event_columns(item.fields, ev, self.timezone)
+    def _pull_update(self, link: dict[str, Any], ev: dict[str, Any], item: RemoteEvent,
+                     fields: EventFields | None = None) -> None:
+        """Apply their content (or ``fields``, a merge of both sides, then pushed back) to our
+        event, inside the caller's transaction."""
+        merged = fields is not None and fields.hash() != item.fields.hash()
+        fields = fields or item.fields
+        cols = _event_columns(fields, ev, self.timezone)
         changed = {k: v for k, v in cols.items() if ev.get(k) != v}
         new = {**ev, **cols}
         from wedsync_cli.domain.models import content_hash
@@ -475,9 +524,10 @@ class SyncEngine:
         if ev.get("kind") == "wedding" and "start" in changed:
             self.store.execute("UPDATE weddings SET date = ?, updated_at = ? WHERE id = ? AND date IS NOT ?",
                                [cols["start"][:10], self._now(), ev["wedding_id"], cols["start"][:10]])
-        lhash = self._fields({**new, "version": version}).hash()
+        lfields = self._fields({**new, "version": version})
         self._save_link({**link, "remote_id": item.remote_id, "etag": item.etag, "remote_hash": item.fields.hash(),
-                         "local_hash": lhash, "local_version": version, "state": SYNCED})
+                         "local_hash": lfields.hash(), "local_version": 0 if merged else version, "state": SYNCED,
+                         "base": link.get("base") if merged else json.dumps(fields_to_json(lfields))})
         self._emit("event.updated", {"event_id": ev["id"], "wedding_id": ev["wedding_id"],
                                      "client_id": ev.get("client_id"), "source": self.source, "changed": changed})
         self.result["pulled"]["updated"] += 1
@@ -512,6 +562,29 @@ class SyncEngine:
         self._conflict(link, ev, None, "deleted in the calendar but changed in wedsync since the last sync")
 
     # -- conflicts ----------------------------------------------------------------------------------
+    def _reconcile(self, link: dict[str, Any], ev: dict[str, Any], item: RemoteEvent, reason: str) -> str | None:
+        """Both sides edited the event. Edits to different fields merge (no conflict); edits to
+        the same field are a conflict for the policy, the other fields still merge.
+        Returns 'merged', the winning side, or None (manual: left alone)."""
+        base = fields_from_json(json.loads(link["base"])) if link.get("base") else None
+        local = self._fields(ev)
+        if base is not None:
+            merged, clashes = merge3(base, local, item.fields)
+            if not clashes:
+                self._apply_merge(link, ev, item, merged, local)
+                return "merged"
+        return self._conflict(link, ev, item, reason, base=base)
+
+    def _apply_merge(self, link: dict[str, Any], ev: dict[str, Any], item: RemoteEvent, merged: EventFields,
+                     local: EventFields) -> None:
+        with self.store.transaction():
+            if merged.hash() != local.hash():
+                self._pull_update(link, ev, item, merged)
+            else:  # ours already holds the merge: only theirs needs it
+                self._save_link({**link, "remote_id": item.remote_id, "etag": item.etag,
+                                 "remote_hash": item.fields.hash(), "local_version": 0, "state": SYNCED})
+        self._plan("merge", ev["id"], merged.title)
+
     def _winner(self, ev: dict[str, Any], remote: RemoteEvent | None) -> str | None:
         policy = self.spec.conflicts
         if policy in ("local", "remote"):
@@ -529,7 +602,8 @@ class SyncEngine:
         return "remote" if theirs > ours else "local"
 
     def _conflict(self, link: dict[str, Any], ev: dict[str, Any], remote: RemoteEvent | None, reason: str,
-                  local_deleted: bool = False, force: str | None = None) -> str | None:
+                  local_deleted: bool = False, force: str | None = None,
+                  base: EventFields | None = None) -> str | None:
         """Record a conflict (both versions) and resolve it per policy. Returns the winner."""
         winner = force or self._winner(ev, remote)
         local_doc = {"fields": None if local_deleted else fields_to_json(self._fields(ev)),
@@ -551,6 +625,10 @@ class SyncEngine:
                                          "resolution": winner or "manual"})
             if winner is None:
                 self._save_link({**link, "state": CONFLICT})
+            elif base is not None and remote is not None and not local_deleted:
+                # The clashing fields go to the winner; fields only one side changed are kept.
+                merged, _ = merge3(base, self._fields(ev), remote.fields, prefer=winner)
+                self._apply_merge(link, ev, remote, merged, self._fields(ev))
             else:
                 apply_resolution(self, link, ev, remote_doc, winner)
         self.result["conflicts"] += 1
@@ -621,7 +699,7 @@ class SyncEngine:
             self._save_link({"event_id": ev["id"], "uid": uid, "remote_id": remote.remote_id, "etag": remote.etag,
                              "local_version": ev["version"], "local_hash": fields.hash(),
                              "remote_hash": remote.fields.hash() if remote.fields else fields.hash(),
-                             "state": SYNCED})
+                             "state": SYNCED, "base": json.dumps(fields_to_json(fields))})
 
     def _maybe_update(self, ev: dict[str, Any], link: dict[str, Any], retry: bool = True) -> None:
         fields = self._fields(ev)
@@ -657,9 +735,9 @@ class SyncEngine:
                 winner = "local"
                 link = {**link, "etag": cur.etag, "remote_hash": rhash, "local_version": 0}
             else:
-                winner = self._conflict(link, ev, cur, "changed in the calendar while wedsync was updating it")
+                winner = self._reconcile(link, ev, cur, "changed in the calendar while wedsync was updating it")
                 link = self._links.get(ev["id"], link)
-            if winner == "local" and retry:
+            if winner in ("local", "merged", "remote") and retry and not link.get("local_version"):
                 self._maybe_update(self._event(ev["id"]) or ev, {**link, "local_version": 0}, retry=False)
             return
         except NotFound:
@@ -670,7 +748,8 @@ class SyncEngine:
         _crash_point("sync.after_update")
         with self.store.transaction():
             self._save_link({**link, "etag": new.etag, "local_version": ev["version"], "local_hash": lhash,
-                             "remote_hash": new.fields.hash() if new.fields else lhash, "state": SYNCED})
+                             "remote_hash": new.fields.hash() if new.fields else lhash, "state": SYNCED,
+                             "base": json.dumps(fields_to_json(fields))})
         self.result["pushed"]["updated"] += 1
         self._plan("update", ev["id"], fields.title)
 

@@ -17,6 +17,7 @@ MIGRATION_SETS = [
     "wedsync_cli.delivery.outbox:migrations",
     "wedsync_cli.webhooks.state:migrations",
     "wedsync_cli.monitoring.schema:migrations",
+    "wedsync_cli.calendars.engine:migrations",
 ]
 
 
