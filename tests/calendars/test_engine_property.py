@@ -12,6 +12,7 @@ import itertools
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -206,12 +207,14 @@ class ConvergingMachine(SyncMachine):
 
 
 ConvergingMachine.TestCase.settings = settings(
-    max_examples=40, stateful_step_count=20, deadline=None,
+    max_examples=30, stateful_step_count=20, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-TestSyncConverges = ConvergingMachine.TestCase
+# Generous: the suite runs on 2 shared cores; a normal run takes a few seconds.
+TestSyncConverges = pytest.mark.timeout(300)(ConvergingMachine.TestCase)
 
 
+@pytest.mark.timeout(300)
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policy=st.sampled_from(["newest", "local", "remote"]), local_field=st.sampled_from(["title", "location"]),
        remote_field=st.sampled_from(["title", "location"]), remote_first=st.booleans(), crash=CRASHES)
