@@ -375,3 +375,16 @@ def test_create_finds_our_event_stored_at_another_href_instead_of_duplicating(fr
     assert made.ours and made.event_id == "moved1" and not made.remote_id.endswith("/moved1-wedsync.ics")
     listing = make_backend(cal_url).changes(None)
     assert [i.event_id for i in listing.items] == ["moved1"]
+
+
+def test_check_without_a_calendar_discovers_the_principal(fresh_radicale, runtime, memory_keyring):
+    from wedsync_cli.calendars.caldav_backend import check
+
+    runtime.paths.config_file.write_text(f'[providers.caldav]\nurl = "{fresh_radicale.url}"\n')
+    runtime.credentials.set("caldav", {"username": "alice", "password": "x-123456"})
+    assert check(runtime, "caldav") == f"CalDAV principal at {fresh_radicale.url}"
+
+    runtime._config = None
+    runtime.paths.config_file.write_text(f'[providers.caldav]\nurl = "{fresh_radicale.url}nowhere/deeper/"\n')
+    with pytest.raises(ConfigError):
+        check(runtime, "caldav")

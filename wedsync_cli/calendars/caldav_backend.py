@@ -623,7 +623,13 @@ def check(rt, provider: str = "caldav") -> str:
         backend = CalDAVBackend(ctx)
         try:
             if cfg is None:
-                backend._dav().principal()
+                from caldav.lib import error as dav_error
+
+                try:
+                    backend._dav().principal()
+                except dav_error.DAVError as exc:
+                    raise ConfigError(f"CalDAV discovery at {backend.server_url} failed ({_dav_reason(exc)})",
+                                      fix="set [providers.caldav] url to your server's CalDAV address") from None
                 checked.append(f"principal at {backend.server_url}")
             else:
                 backend.check()
