@@ -4,7 +4,10 @@
   fallback silently switches to full listings for ever); a rejected token (403/412
   ``DAV:valid-sync-token``) raises CursorExpired so the engine does one clean full listing.
   Changed items are fetched with calendar-multiget REPORTs (one per ``MULTIGET_CHUNK`` hrefs),
-  never one GET each. A no-change run is one REPORT, whatever the calendar's size.
+  never one GET each. A no-change run is one REPORT, whatever the calendar's size; that incremental
+  REPORT goes out through the standard library (``_probe``) so a run with nothing to do never pays
+  for importing caldav/niquests. After a push, ``advance_cursor`` moves the token past our own
+  writes (only if nothing else changed), so the next run does not download them again.
 - Writes: create is ``PUT <collection>/<uid>.ics`` with ``If-None-Match: *`` at an href derived from
   our uid, so a retried or crashed-then-rerun create can never make a second item (412 => the item
   is there: fetch and return it). Update/delete carry ``If-Match: <etag>``; 412 => PreconditionFailed.
