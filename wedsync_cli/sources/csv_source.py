@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wedsync_cli.domain.models import ImportRecord, Rejected
 from wedsync_cli.errors import DataError, UsageError
+from wedsync_cli.transform.dates import BadDate, parse_date, parse_time
+from wedsync_cli.transform.emails import InvalidEmail, normalise_email
+from wedsync_cli.transform.engine import wedding_day_fields
+from wedsync_cli.transform.names import split_couple, tidy
+from wedsync_cli.transform.phones import normalise_phone
+from wedsync_cli.transform.presets import STATUS_WORDS
 
 DELIMITERS = (",", ";", "\t", "|")
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
@@ -262,14 +269,6 @@ class RowConverter:
         return raw
 
     def convert(self, line: int, cells: list[str]):
-        from wedsync_cli.domain.models import ImportRecord, Rejected
-        from wedsync_cli.transform.dates import BadDate, parse_date, parse_time
-        from wedsync_cli.transform.emails import InvalidEmail, normalise_email
-        from wedsync_cli.transform.engine import wedding_day_fields
-        from wedsync_cli.transform.names import split_couple, tidy
-        from wedsync_cli.transform.phones import normalise_phone
-        from wedsync_cli.transform.presets import STATUS_WORDS
-
         cols = self.cols
         n = len(cells)
 
@@ -371,9 +370,11 @@ def import_csv(rt, path: str | Path, opts: CsvOptions, *, dry_run: bool = False,
                on_start: Callable[[int], None] | None = None) -> CsvImport:
     """Read, convert and apply one CSV file in one transaction; the core of `wedsync import csv`."""
     from wedsync_cli.transform import ImportEngine
+    from wedsync_cli.transform.engine import paused_gc
 
     cfg = rt.config
-    table = read_table(path, opts.encoding)
+    with paused_gc():
+        table = read_table(path, opts.encoding)
     source = opts.source or f"csv:{table.path.stem}"
     conv = RowConverter(table, source=source, timezone=cfg.timezone, region=cfg.phone_region,
                         explicit=explicit_columns(opts.mapping, opts.preset),

@@ -12,13 +12,18 @@ rows are written with ``executemany`` at the end of each chunk. Unchanged record
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
 import re
+import secrets
+import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from pydantic_core import to_json
@@ -32,7 +37,6 @@ from wedsync_cli.domain.models import (
     WeddingData,
     content_hash,
     couple_name,
-    new_id,
 )
 from wedsync_cli.transform.crash import crash_point
 
@@ -71,6 +75,20 @@ class ImportReport:
             "events_created": self.events_created, "events_updated": self.events_updated,
             "rejects": [{"row": r.row_number, "reason": r.reason} for r in self.rejects],
         }
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic garbage collection during a bulk import: the records and the in-memory state are
+    acyclic (freed by reference counting), and with 100k live rows every collection re-scans them
+    all, which made the import ~40% slower."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class _DryRun(Exception):
@@ -125,6 +143,13 @@ def _iso(v: date | datetime) -> str:
     return v.isoformat()
 
 
+@lru_cache(maxsize=64)
+def _zone(name: str):
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
 def wedding_day_event(day: date, tz: str, start_time=None, end_time=None, location: str | None = None,
                       title: str | None = None, external_id: str | None = None) -> EventData:
     """The wedding-day event: timed in the studio zone when times are known, else all-day
@@ -138,9 +163,7 @@ def wedding_day_fields(day: date, tz: str, start_time=None, end_time=None, locat
     base = {"kind": "wedding", "tz": tz, "location": location, "title": title, "external_id": external_id}
     if start_time is None:
         return {**base, "all_day": True, "start": day, "end": day + timedelta(days=1)}
-    from zoneinfo import ZoneInfo
-
-    zone = ZoneInfo(tz)
+    zone = _zone(tz)
     start = datetime.combine(day, start_time, tzinfo=zone)
     if end_time is None:
         end = start + timedelta(hours=1)
@@ -165,8 +188,11 @@ class ImportEngine:
               progress: Callable[[int], None] | None = None) -> ImportReport:
         report = ImportReport(source=self.source, dry_run=self.dry_run)
         self._reset()
+        # A bigger page cache for this connection: random-id inserts into six tables and their
+        # indexes otherwise spill pages to the WAL mid-transaction (measured: ~2x slower at 100k).
+        self.store.execute("PRAGMA cache_size = -131072")
         try:
-            with self.store.transaction():
+            with paused_gc(), self.store.transaction():
                 for chunk in _chunks(items, CHUNK):
                     self._apply_chunk(chunk, report)
                     if progress is not None:
@@ -178,8 +204,22 @@ class ImportEngine:
         return report
 
     # -- state kept for one apply() ------------------------------------------------------------
+    def _new_id(self, prefix: str) -> str:
+        """``new_id``'s shape (prefix + 20 hex), but rising within a run: 13 hex of microseconds
+        since the epoch at the start of the run plus a counter, then 7 random hex. New rows then
+        land at the right edge of each primary-key and foreign-key index instead of at random
+        pages (a 100k-row import writes ~30% fewer pages)."""
+        self._id_seq += 1
+        return f"{prefix}{self._id_base + self._id_seq:013x}{secrets.token_hex(4)[:7]}"
+
     def _reset(self) -> None:
         self.now = self.store.now()
+        self._id_base = time.time_ns() // 1000
+        self._id_seq = 0
+        # A state with no clients yet (a first import) needs no lookups: nothing can match.
+        self._fresh = self.store.execute("SELECT 1 FROM client_keys LIMIT 1").fetchone() is None and \
+            self.store.execute("SELECT 1 FROM source_records LIMIT 1").fetchone() is None and \
+            self.store.execute("SELECT 1 FROM weddings LIMIT 1").fetchone() is None
         self.key_client: dict[str, str] = {}      # known key -> client id
         self.absent_keys: set[str] = set()         # keys looked up and not found
         self.clients: dict[str, dict] = {}         # client id -> row
@@ -222,6 +262,8 @@ class ImportEngine:
     def _prefetch(self, records: list[ImportRecord]) -> None:
         """Load, with a few IN queries, everything the chunk's records could match."""
         self._keys = {id(r): record_keys(r) for r in records}
+        if self._fresh:
+            return
         keys = {k for ks in self._keys.values() for k in ks}
         keys -= self.key_client.keys()
         keys -= self.absent_keys
@@ -349,7 +391,7 @@ class ImportEngine:
 
     # -- clients -------------------------------------------------------------------------------
     def _create_client(self, data: ClientData) -> dict:
-        c = {"id": new_id("cl_")}
+        c = {"id": self._new_id("cl_")}
         p1, p2 = data.partner1, data.partner2
         c.update(_person_cols("p1", p1))
         c.update(_person_cols("p2", p2))
@@ -413,7 +455,7 @@ class ImportEngine:
                     w = cand
                     break
         if w is None:
-            w = {"id": new_id("wd_"), "client_id": client["id"], "source": source, "external_id": data.external_id,
+            w = {"id": self._new_id("wd_"), "client_id": client["id"], "source": source, "external_id": data.external_id,
                  "date": day, "venue": data.venue, "status": data.status, "extra": dict(data.extra)}
             w["content_hash"] = _hash(w, WEDDING_FIELDS)
             self.weddings[client["id"]].append(w)
@@ -491,7 +533,7 @@ class ImportEngine:
                     e = cand
                     break
         if e is None:
-            e = {"id": new_id("ev_"), "wedding_id": wedding["id"], "source": source,
+            e = {"id": self._new_id("ev_"), "wedding_id": wedding["id"], "source": source,
                  "external_id": data.external_id, "version": 1, "deleted": 0, **fields}
             e["content_hash"] = _event_hash(e)
             self.events[wedding["id"]].append(e)
