@@ -13,7 +13,7 @@ app = typer.Typer(help="Import clients, weddings and their events into the state
 def import_csv_cmd(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="The CSV file (UTF-8 with or without BOM, or Windows-1252).",
-                                        show_default=False)],
+                                        metavar="PATH", show_default=False)],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and count everything; write nothing.")] = False,
     rejects: Annotated[str | None, typer.Option("--rejects", metavar="FILE",
                                                 help="Write rejected rows (original columns + reason) to FILE.")] = None,
@@ -21,7 +21,7 @@ def import_csv_cmd(
                                                 help='TOML or JSON {our_field = "Their Column"}; see README.')] = None,
     preset: Annotated[str | None, typer.Option("--preset", metavar="NAME",
                                                help="A known export's columns: honeybook, dubsado, tave, couple-per-row.")] = None,
-    encoding: Annotated[str | None, typer.Option("--encoding", help="The file's encoding (default: UTF-8, then cp1252).")] = None,
+    encoding: Annotated[str | None, typer.Option("--encoding", metavar="NAME", help="The file's encoding (default: UTF-8, then cp1252).")] = None,
     date_order: Annotated[str | None, typer.Option("--date-order", metavar="dmy|mdy",
                                                    help="How to read 05/06/2027 (default: decided from the file).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
