@@ -372,3 +372,22 @@ def test_edits_to_different_fields_on_each_side_merge_without_a_conflict(store, 
     text = (folder / f"{ev}@wedsync.ics").read_text()
     assert "SUMMARY:Jane & John (retitled there)" in text and "LOCATION:New Barn" in text
     assert run_sync(store, local, name="studio")["pushed"]["updated"] == 0
+
+
+def test_foreign_timed_events_overlapping_a_booked_wedding_are_double_bookings(store, local, folder):
+    ev = seed_wedding(store, day=datetime(2027, 6, 12, 14, tzinfo=LONDON), hours=9)
+    clash = folder / "studio-shoot.ics"
+    clash.write_bytes(b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:shoot-1\r\n"
+                      b"DTSTART:20270612T150000Z\r\nDTEND:20270612T160000Z\r\nSUMMARY:Portrait shoot\r\nEND:VEVENT\r\n"
+                      b"END:VCALENDAR\r\n")
+    (folder / "birthday.ics").write_bytes(
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:bday\r\nDTSTART;VALUE=DATE:20270612\r\n"
+        b"SUMMARY:Birthday\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    r = run_sync(store, local, name="studio")
+    [d] = r["double_bookings"]
+    assert d["a"]["event_id"] == ev and d["b"]["foreign"] and d["b"]["title"] == "Portrait shoot"
+    # Remembered between incremental runs, forgotten once it moves away.
+    assert len(run_sync(store, local, name="studio")["double_bookings"]) == 1
+    clash.write_bytes(clash.read_bytes().replace(b"20270612T15", b"20270613T15").replace(b"20270612T16", b"20270613T16"))
+    assert run_sync(store, local, name="studio")["double_bookings"] == []
+    assert clash.read_bytes().startswith(b"BEGIN:VCALENDAR")

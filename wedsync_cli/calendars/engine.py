@@ -57,6 +57,24 @@ def m001_link_base(db):
     db.execute("ALTER TABLE calendar_links ADD COLUMN base TEXT")
 
 
+@migrations()
+def m002_foreign_spans(db):
+    # When the calendar's other (not ours) timed events are, for double-booking checks only.
+    db.executescript(
+        """
+        CREATE TABLE calendar_foreign (
+            calendar TEXT NOT NULL,
+            remote_id TEXT NOT NULL,
+            title TEXT,
+            start TEXT NOT NULL,                -- UTC ISO instants
+            end TEXT NOT NULL,
+            PRIMARY KEY (calendar, remote_id)
+        );
+        CREATE INDEX calendar_foreign_start ON calendar_foreign(calendar, start);
+        """
+    )
+
+
 # Groups of fields that merge as one: a moved event changes start, end and all-day together.
 MERGE_GROUPS = {"title": ("title",), "when": ("start", "end", "all_day", "tz"), "location": ("location",),
                 "description": ("description",)}
@@ -207,8 +225,11 @@ def _instant(value: str, all_day: bool, zone) -> datetime:
     return (dt.replace(tzinfo=zone) if dt.tzinfo is None else dt).astimezone(UTC)
 
 
-def find_double_bookings(store, statuses=("booked",), timezone: str = "UTC") -> list[dict[str, Any]]:
-    """Pairs of events of different weddings (in ``statuses``) that overlap in time.
+def find_double_bookings(store, statuses=("booked",), timezone: str = "UTC",
+                         calendar: str | None = None) -> list[dict[str, Any]]:
+    """Pairs of events of different weddings (in ``statuses``) that overlap in time; with
+    ``calendar``, also our events overlapping that calendar's other timed events
+    (``b.foreign`` is true for those).
 
     The `status` screen and the sync summary both call this.
     """
@@ -241,6 +262,25 @@ def find_double_bookings(store, statuses=("booked",), timezone: str = "UTC") -> 
                           "title": r["title"], "start": r["start"], "end": r["end"]},
                 })
         active.append((s, e, r))
+    if calendar is not None:
+        out.extend(_foreign_overlaps(store, calendar, spans))
+    return out
+
+
+def _foreign_overlaps(store, calendar: str, spans) -> list[dict[str, Any]]:
+    rows = store.query("SELECT remote_id, title, start, end FROM calendar_foreign WHERE calendar = ? ORDER BY start",
+                       [calendar])
+    out = []
+    for f in rows:
+        fs, fe = datetime.fromisoformat(f["start"]), datetime.fromisoformat(f["end"])
+        for s, e, r in spans:
+            if s < fe and fs < e:
+                out.append({
+                    "a": {"event_id": r["id"], "wedding_id": r["wedding_id"], "client": r["client"],
+                          "title": r["title"], "start": r["start"], "end": r["end"]},
+                    "b": {"foreign": True, "remote_id": f["remote_id"], "client": None, "title": f["title"],
+                          "start": f["start"], "end": f["end"]},
+                })
     return out
 
 
@@ -304,7 +344,8 @@ class SyncEngine:
                 self._run()
         finally:
             self.result["requests"] = self._requests() - before
-        self.result["double_bookings"] = find_double_bookings(self.store, self.spec.statuses, self.timezone)
+        self.result["double_bookings"] = find_double_bookings(self.store, self.spec.statuses, self.timezone,
+                                                              calendar=self.spec.name)
         return self.result
 
     # -- helpers ----------------------------------------------------------------------------------
@@ -397,6 +438,7 @@ class SyncEngine:
                 if link["remote_id"] and link["remote_id"] not in seen and link["state"] != PENDING:
                     self._apply_remote(RemoteEvent(remote_id=link["remote_id"], uid=link["uid"], fields=None))
         with self.store.transaction():
+            self._remember_foreign(changes)
             self.store.set_cursor(self.cursor_key, changes.cursor)
 
         if self.spec.direction in ("both", "push"):
@@ -410,6 +452,30 @@ class SyncEngine:
             for r in self.store.query("SELECT event_id, remote_id FROM calendar_links WHERE calendar = ? AND state = ?",
                                       [self.spec.name, DEFERRED])
         ]
+
+    def _remember_foreign(self, changes) -> None:
+        """Keep the spans of the calendar's other timed events (inside the cursor's transaction)."""
+        cal = self.spec.name
+        if changes.complete:
+            self.store.execute("DELETE FROM calendar_foreign WHERE calendar = ?", [cal])
+        linked = self._by_remote()
+        rows = []
+        for item in changes.items:
+            if item.ours or item.remote_id in linked:
+                continue
+            f = item.fields
+            if item.deleted or f is None or f.all_day or not isinstance(f.start, datetime):
+                # gone, or all-day (birthdays, holidays: usually free time, not a booking)
+                self.store.execute("DELETE FROM calendar_foreign WHERE calendar = ? AND remote_id = ?",
+                                   [cal, item.remote_id])
+                continue
+            rows.append((cal, item.remote_id, f.title, f.start.astimezone(UTC).isoformat(),
+                         f.end.astimezone(UTC).isoformat()))
+        if rows:
+            self.store.db.conn.executemany(
+                "INSERT INTO calendar_foreign(calendar, remote_id, title, start, end) VALUES (?,?,?,?,?) "
+                "ON CONFLICT(calendar, remote_id) DO UPDATE SET title = excluded.title, start = excluded.start, "
+                "end = excluded.end", rows)
 
     def _safety_check(self, changes) -> None:
         tracked = [r for r in self._links.values() if r["remote_id"] and r["state"] != PENDING]

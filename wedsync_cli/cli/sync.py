@@ -269,12 +269,17 @@ def _print_human(runs: list[dict[str, Any]], dry_run: bool) -> None:
     seen = set()
     for r in runs:
         for d in r.get("double_bookings") or []:
-            key = (d["a"]["event_id"], d["b"]["event_id"])
+            a, b = d["a"], d["b"]
+            key = (a["event_id"], b.get("event_id") or b.get("remote_id"))
             if key in seen:
                 continue
             seen.add(key)
-            out.print(f"[bold red]Double booking:[/] {d['a']['client'] or d['a']['title']} ({d['a']['start']}) overlaps "
-                      f"{d['b']['client'] or d['b']['title']} ({d['b']['start']})")
+            if b.get("foreign"):
+                out.print(f"[bold red]Double booking:[/] {a['client'] or a['title']} ({a['start']}) overlaps "
+                          f"'{b['title']}' ({b['start']}), an event in calendar {r['name']} not from wedsync")
+            else:
+                out.print(f"[bold red]Double booking:[/] {a['client'] or a['title']} ({a['start']}) overlaps "
+                          f"{b['client'] or b['title']} ({b['start']})")
     if any(r["conflicts"] for r in runs):
         out.print("Conflicts were recorded with both versions: see `wedsync conflicts list`.")
 
