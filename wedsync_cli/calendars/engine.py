@@ -856,14 +856,15 @@ class SyncEngine:
                 if not ev["deleted"]:
                     # The wedding left the calendar's statuses (a CRM fact, not an edit): it goes;
                     # their edit is kept in the conflict record.
-                    winner = self._conflict(link, ev, cur, "the wedding is no longer "
-                                            f"{'/'.join(self.spec.statuses)} but its event was changed in the calendar",
-                                            local_deleted=True, force="local")
+                    self._conflict(link, ev, cur, "the wedding is no longer "
+                                   f"{'/'.join(self.spec.statuses)} but its event was changed in the calendar",
+                                   local_deleted=True, force="local")
                 else:
-                    winner = self._conflict(link, ev, cur, "deleted in wedsync but changed in the calendar",
-                                            local_deleted=True)
-                if winner == "local" and retry and link["event_id"] in self._links:
-                    self._delete(self._links[link["event_id"]], retry=False)
+                    self._conflict(link, ev, cur, "deleted in wedsync but changed in the calendar", local_deleted=True)
+                fresh, now = self._event(link["event_id"]), self._links.get(link["event_id"])
+                if retry and now is not None and now["state"] != CONFLICT and not self._in_scope(fresh):
+                    # ours won, or theirs was kept for an unbooked wedding: it still leaves this calendar
+                    self._delete(now, retry=False)
                 return
         _crash_point("sync.after_delete")
         with self.store.transaction():
@@ -908,8 +909,7 @@ def apply_resolution(engine_or_ctx, link: dict[str, Any], ev: dict[str, Any], re
     item = RemoteEvent(remote_id=remote_doc.get("remote_id") or link["remote_id"], etag=remote_doc.get("etag"),
                        uid=link["uid"], fields=remote_fields)
     engine_or_ctx._pull_update(link, ev, item)
-    if ev.get("wedding_status") not in engine_or_ctx.spec.statuses:
-        engine_or_ctx._drop_link(link["event_id"])  # kept theirs of an unbooked wedding: no longer ours to manage
+    # An unbooked wedding's event keeps their content here, and the next push removes it there.
 
 
 def resolve_conflict(rt_store, conflict_id: int, keep: str, timezone: str = "UTC", statuses=None) -> dict[str, Any]:
