@@ -391,3 +391,25 @@ def test_foreign_timed_events_overlapping_a_booked_wedding_are_double_bookings(s
     clash.write_bytes(clash.read_bytes().replace(b"20270612T15", b"20270613T15").replace(b"20270612T16", b"20270613T16"))
     assert run_sync(store, local, name="studio")["double_bookings"] == []
     assert clash.read_bytes().startswith(b"BEGIN:VCALENDAR")
+
+
+def test_a_pull_never_overwrites_an_import_that_landed_mid_run(store, mem, monkeypatch):
+    from wedsync_cli.calendars.engine import SyncEngine
+
+    ev = seed_wedding(store)
+    run_sync(store, mem)
+    mem.edit(f"{ev}@wedsync", title="Their title")
+    real = SyncEngine._pull_update
+
+    def import_lands_first(self, link, row, item, fields=None):
+        edit_event(store, ev, location="Imported venue")  # another process commits in between
+        monkeypatch.setattr(SyncEngine, "_pull_update", real)
+        return real(self, link, row, item, fields)
+
+    monkeypatch.setattr(SyncEngine, "_pull_update", import_lands_first)
+    run_sync(store, mem)
+    assert event_row(store, ev)["location"] == "Imported venue"
+    run_sync(store, mem)  # the next run sees both changes: different fields, so they merge
+    row = event_row(store, ev)
+    assert row["title"] == "Their title" and row["location"] == "Imported venue"
+    assert mem.items[f"{ev}@wedsync"].fields.location == "Imported venue"

@@ -581,12 +581,14 @@ class SyncEngine:
 
         chash = content_hash([new[f] for f in EVENT_FIELDS])
         version = ev["version"] + 1
-        self.store.execute(
+        cur = self.store.execute(
             "UPDATE events SET title = ?, all_day = ?, start = ?, end = ?, tz = ?, location = ?, description = ?, "
-            "deleted = 0, version = ?, content_hash = ?, updated_at = ? WHERE id = ?",
+            "deleted = 0, version = ?, content_hash = ?, updated_at = ? WHERE id = ? AND version = ?",
             [cols["title"], cols["all_day"], cols["start"], cols["end"], cols["tz"], cols["location"],
-             cols["description"], version, chash, self._now(), ev["id"]],
+             cols["description"], version, chash, self._now(), ev["id"], ev["version"]],
         )
+        if cur.rowcount == 0:
+            return  # an import changed it since we read it: the next run sees both changes
         if ev.get("kind") == "wedding" and "start" in changed:
             self.store.execute("UPDATE weddings SET date = ?, updated_at = ? WHERE id = ? AND date IS NOT ?",
                                [cols["start"][:10], self._now(), ev["wedding_id"], cols["start"][:10]])
@@ -600,8 +602,10 @@ class SyncEngine:
         self._plan("pull-update", ev["id"], cols["title"])
 
     def _pull_delete(self, link: dict[str, Any], ev: dict[str, Any]) -> None:
-        self.store.execute("UPDATE events SET deleted = 1, version = version + 1, updated_at = ? WHERE id = ?",
-                           [self._now(), ev["id"]])
+        cur = self.store.execute("UPDATE events SET deleted = 1, version = version + 1, updated_at = ? "
+                                 "WHERE id = ? AND version = ?", [self._now(), ev["id"], ev["version"]])
+        if cur.rowcount == 0:
+            return  # changed here since we read it: not ours to delete now; the next run decides
         self._drop_link(ev["id"])
         self._emit("event.deleted", {"event_id": ev["id"], "wedding_id": ev["wedding_id"],
                                      "client_id": ev.get("client_id"), "source": self.source})
