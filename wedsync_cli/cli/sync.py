@@ -12,15 +12,14 @@ import typer
 
 def sync(
     ctx: typer.Context,
-    names: Annotated[list[str] | None, typer.Argument(help="Calendars/sources to run (default: every enabled one).", show_default=False)] = None,
+    names: Annotated[list[str] | None, typer.Argument(metavar="NAME", help="Calendars/sources to run (default: every enabled one).", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing here or there.")] = False,
     full: Annotated[bool, typer.Option("--full", help="Ignore saved sync tokens: list every calendar completely.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output (contract shape).")] = False,
 ):
     """Run every configured calendar and source once, incrementally.
 
-    Example: wedsync sync            (everything)
-             wedsync sync studio --dry-run
+    Examples: `wedsync sync` (everything), `wedsync sync studio --dry-run`, `wedsync sync --full --json`.
     """
     import contextlib
 
