@@ -130,6 +130,17 @@ def test_encodings_are_detected(cli, cfg, home, tmp_path, encoding, bom):
     assert tuple(row) == ("Zoë", "Renée", "Müller")
 
 
+def test_utf16_with_and_without_bom(cli, cfg, home, tmp_path):
+    text = HEADER + "Zoë Müller,zoe@example.com,,2027-06-25,,,,\n"
+    f = tmp_path / "c.csv"
+    f.write_bytes(text.encode("utf-16"))  # with BOM: found on its own
+    assert cli("import", "csv", str(f)).exit_code == 0
+    f.write_bytes(text.encode("utf-16-le"))  # without: a sentence naming the option
+    r = cli("import", "csv", str(f))
+    assert r.exit_code == 65 and "--encoding utf-16-le" in r.stderr
+    assert cli("import", "csv", str(f), "--encoding", "utf-16-le").exit_code == 0
+
+
 def test_explicit_encoding_and_a_wrong_one(cli, cfg, home, tmp_path):
     f = tmp_path / "c.csv"
     f.write_bytes((HEADER + "Zoë Müller,zoe@example.com,,2027-06-25,,,,\n").encode("utf-8"))

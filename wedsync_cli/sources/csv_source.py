@@ -69,6 +69,9 @@ def read_table(path: str | Path, encoding: str | None = None) -> CsvTable:
     if not data.strip():
         raise DataError(f"CSV file {p} is empty", fix="export the clients again and import the new file")
     text, used = _decode(p, data, encoding)
+    if "\x00" in text and not encoding and data[1:400:2].count(0) > 100 and data[0:400:2].count(0) < 5:
+        raise DataError(f"CSV file {p} looks like UTF-16 text without a byte-order mark",
+                        fix="pass --encoding utf-16-le (or utf-16-be)")
     if "\x00" in text or len(_CONTROL.findall(text[:20000])) > 2:
         raise DataError(f"{p} does not look like a CSV text file (it contains binary data)",
                         fix="export the clients as CSV from your CRM or spreadsheet and import that file")
