@@ -262,9 +262,25 @@ class ImportEngine:
 
     def _prefetch(self, records: list[ImportRecord]) -> None:
         """Load, with a few IN queries, everything the chunk's records could match."""
-        self._keys = {id(r): record_keys(r) for r in records}
         if self._fresh:
+            self._keys = {id(r): record_keys(r) for r in records}
             return
+        # What the source said last time first: an identical record is skipped, writing nothing,
+        # and needs no other lookups (a re-import of an unchanged file is mostly this).
+        want: dict[str, set] = {}
+        for r in records:
+            src, ext, entity, _ = self._source_key(r)
+            if (src, ext, entity) not in self.source_seen:
+                want.setdefault(src, set()).add(ext)
+        for src, exts in want.items():
+            for ext, entity, h, cid in self._select_in(
+                    "SELECT external_id, entity, content_hash, entity_id FROM source_records "
+                    "WHERE source = ? AND external_id IN ({})", sorted(exts), [src]):
+                self.source_seen[(src, ext, entity)] = (h, cid)
+        records = [r for r in records if self.source_seen.get(self._source_key(r)[:3], ("",))[0]
+                   != self._source_key(r)[3]]
+
+        self._keys = {id(r): record_keys(r) for r in records}
         keys = {k for ks in self._keys.values() for k in ks}
         keys -= self.key_client.keys()
         keys -= self.absent_keys
@@ -290,18 +306,6 @@ class ImportEngine:
                     "WHERE e.source = ? AND e.external_id IN ({})", ids, [src]):
                 client_ids.add(cid)
         self._load_clients(client_ids - self.clients.keys())
-
-        # What the source said last time: an identical record is skipped, writing nothing.
-        want: dict[str, set] = {}
-        for r in records:
-            src, ext, entity, _ = self._source_key(r)
-            if (src, ext, entity) not in self.source_seen:
-                want.setdefault(src, set()).add(ext)
-        for src, exts in want.items():
-            for ext, entity, h, cid in self._select_in(
-                    "SELECT external_id, entity, content_hash, entity_id FROM source_records "
-                    "WHERE source = ? AND external_id IN ({})", sorted(exts), [src]):
-                self.source_seen[(src, ext, entity)] = (h, cid)
 
     def _load_clients(self, ids: set[str]) -> None:
         if not ids:
