@@ -80,7 +80,26 @@ def run_sync(rt, names: list[str], *, dry_run: bool = False, full: bool = False)
                 runs.append(_run_source(rt, name, conf, dry_run=dry_run, full=full))
             else:
                 runs.append(_run_calendar(rt, name, conf, dry_run=dry_run, full=full))
+        if not dry_run:
+            _queue_timeline_digests(rt)
     return runs
+
+
+def _queue_timeline_digests(rt) -> None:
+    """Opt-in ([email] timeline_notifications): one digest email per couple whose booked wedding's
+    events this run changed; `send --flush` delivers them. Never fails the sync itself."""
+    from wedsync_cli.errors import WedsyncError
+
+    if not rt.config.email.timeline_notifications:
+        return
+    from wedsync_cli.email.timeline import queue_timeline_digests
+
+    try:
+        queue_timeline_digests(rt)
+    except WedsyncError as exc:  # e.g. a template problem: report it, keep the sync's own result
+        import logging
+
+        logging.getLogger("wedsync.sync").warning("timeline digests not queued: %s", exc.sentence())
 
 
 # -- one run each -----------------------------------------------------------------------------------------
