@@ -317,3 +317,16 @@ def test_progress_bar_only_on_a_terminal(cli_subprocess, tmp_path):
     assert b"Importing" not in out and b"created" in out
     piped = cli_subprocess("import", "csv", str(f))
     assert "Importing" not in piped.stderr + piped.stdout
+
+
+def test_title_lines_excel_sep_hint_and_separate_partner_name_columns(cli, cfg, home, tmp_path):
+    f = write(tmp_path, "sep=;\nClient export;;;;\n;;;;\nBride Name;Groom Name;Email 1;Email 2;Date of Event;Ceremony Start\n"
+                        "Jane Smith;John Doe;jane@example.com;john@example.com;2027-06-25;2pm\n"
+                        "Amy Lee;Bo Chan;amy@example.com;;TBC;\n")
+    r = cli("import", "csv", str(f), "--json")
+    assert r.exit_code == 0, r.stderr
+    c = db(home)
+    rows = [tuple(x) for x in c.execute("SELECT display_name, p2_email FROM clients ORDER BY display_name")]
+    assert rows == [("Amy Lee & Bo Chan", None), ("Jane Smith & John Doe", "john@example.com")]
+    assert c.execute("SELECT start FROM events").fetchone()[0] == "2027-06-25T14:00:00+01:00"
+    assert c.execute("SELECT COUNT(*) FROM weddings").fetchone()[0] == 1  # "TBC": no date yet, not a reject

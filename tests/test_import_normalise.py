@@ -78,7 +78,8 @@ def test_dates_iso_first_then_the_files_order():
     assert parse_date("Sat 5 Jun 2027", None) == date(2027, 6, 5)
     with pytest.raises(AmbiguousDate):
         parse_date("05/06/2027", None)
-    for bad in ("31/02/2027", "2027-13-01", "TBD", "32/05/2027"):
+    assert parse_date("TBD", "dmy") is None and parse_date("tbc.", None) is None and parse_date(" - ", None) is None
+    for bad in ("31/02/2027", "2027-13-01", "someday", "32/05/2027"):
         with pytest.raises(BadDate):
             parse_date(bad, "dmy")
 

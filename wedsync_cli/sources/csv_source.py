@@ -75,25 +75,48 @@ def read_table(path: str | Path, encoding: str | None = None) -> CsvTable:
     if "\x00" in text or len(_CONTROL.findall(text[:20000])) > 2:
         raise DataError(f"{p} does not look like a CSV text file (it contains binary data)",
                         fix="export the clients as CSV from your CRM or spreadsheet and import that file")
-    first_line = next((ln for ln in text.splitlines() if ln.strip()), "")
-    delimiter = _sniff(first_line)
+    lines = [ln for ln in text.splitlines()[:30] if ln.strip()]
+    first_line = lines[0] if lines else ""
+    if first_line.lower().startswith("sep=") and len(first_line.strip()) == 5:
+        # Excel's "sep=;" hint line: it names the delimiter and is not data.
+        delimiter = first_line.strip()[4]
+        text = text.lstrip().split("\n", 1)[1] if "\n" in text else ""
+        line_offset = 1
+    else:
+        line_offset = 0
+        delimiter = _sniff(_header_line(lines))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    headers: list[str] | None = None
-    rows: list[tuple[int, list[str]]] = []
+    all_rows: list[tuple[int, list[str]]] = []
     try:
         for cells in reader:
-            if not any(c.strip() for c in cells):
-                continue
-            if headers is None:
-                headers = _unique_headers(cells)
-                continue
-            rows.append((reader.line_num, cells))
+            if any(c.strip() for c in cells):
+                all_rows.append((reader.line_num + line_offset, cells))
     except csv.Error as exc:
         raise DataError(f"CSV file {p} is malformed near line {reader.line_num} ({exc})",
                         fix="check that line's quotes, or re-export the file") from None
-    if headers is None:
+    if not all_rows:
         raise DataError(f"CSV file {p} is empty", fix="export the clients again and import the new file")
-    return CsvTable(p, headers, rows, used, delimiter)
+    # The header is the first row, unless a title line or two comes before it ("Client export").
+    start = next((i for i, (_, cells) in enumerate(all_rows[:10]) if _looks_like_header(cells)), 0)
+    headers = _unique_headers(all_rows[start][1])
+    return CsvTable(p, headers, all_rows[start + 1:], used, delimiter)
+
+
+def _looks_like_header(cells: list[str]) -> bool:
+    from wedsync_cli.transform.headers import AUTO, norm_header
+
+    return sum(1 for c in cells if norm_header(c) in AUTO) >= 2
+
+
+def _header_line(lines: list[str]) -> str:
+    """The line to sniff the delimiter on: the first with two known column names, else the first."""
+    from wedsync_cli.transform.headers import AUTO, norm_header
+
+    for ln in lines[:10]:
+        for d in DELIMITERS:
+            if sum(1 for c in ln.split(d) if norm_header(c) in AUTO) >= 2:
+                return ln
+    return lines[0] if lines else ""
 
 
 def _decode(p: Path, data: bytes, encoding: str | None) -> tuple[str, str]:
@@ -293,7 +316,11 @@ class RowConverter:
             p1 = [a, b]
             if partner and not (p2[0] or p2[1]):
                 p2 = list(partner)
-        elif p1[0] and not (p2[0] or p2[1]) and (" & " in p1[0] or " and " in p1[0].lower()):
+        partner_cell = get("partner_name")
+        if partner_cell and not (p2[0] or p2[1]):
+            (a, b), _ = split_couple(partner_cell)
+            p2 = [a, b]
+        if p1[0] and not (p2[0] or p2[1]) and (" & " in p1[0] or " and " in p1[0].lower()):
             (a, _), partner = split_couple(f"{p1[0]} {p1[1] or ''}")  # "Jane & John" + "Smith"
             if partner:
                 p1, p2 = [a, p1[1]], [partner[0], p1[1]]

@@ -24,6 +24,16 @@ _WEEKDAYS = {"mon", "monday", "tue", "tues", "tuesday", "wed", "wednesday", "thu
              "fri", "friday", "sat", "saturday", "sun", "sunday", "st", "nd", "rd", "th", "of"}
 
 
+# "Not decided yet" is an empty date, not an impossible one.
+_UNKNOWN = {"tbd", "tbc", "tba", "n/a", "na", "-", "--", "?", "unknown", "not set", "none", "pending", "to be confirmed",
+            "to be decided"}
+
+
+def _unknown(text: str) -> bool:
+    u = text.lower().strip(" .?!-")
+    return not u or u in _UNKNOWN
+
+
 class BadDate(ValueError):
     pass
 
@@ -77,7 +87,7 @@ def parse_date(text: str | None, order: str | None) -> date | None:
     if text is None:
         return None
     t = text.strip()
-    if not t:
+    if _unknown(t):
         return None
     m = _ISO.fullmatch(t) or _COMPACT.fullmatch(t)
     if m:
@@ -118,7 +128,7 @@ def parse_time(text: str | None) -> time | None:
     if text is None:
         return None
     t = text.strip().lower()
-    if not t:
+    if _unknown(t):
         return None
     m = _TIME.fullmatch(t)
     if not m or (m.group(2) is None and m.group(4) is None):

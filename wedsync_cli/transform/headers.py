@@ -1,8 +1,8 @@
 """Column headers -> our fields, case- and punctuation-insensitively (contract "import csv").
 
 Our fields: first_name, last_name, partner_first_name, partner_last_name, name (a couple or
-client name in one cell), email, partner_email, phone, partner_phone, date, start_time,
-end_time, venue, status, external_id, notes. A ``--mapping`` file or ``--preset`` wins over the
+client name in one cell), partner_name (the partner's full name), email, partner_email, phone,
+partner_phone, date, start_time, end_time, venue, status, external_id, notes. A ``--mapping`` file or ``--preset`` wins over the
 automatic names; columns matching nothing are kept raw (client ``extra`` and ``source_records``).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-FIELDS = ("first_name", "last_name", "partner_first_name", "partner_last_name", "name", "email",
+FIELDS = ("first_name", "last_name", "partner_first_name", "partner_last_name", "name", "partner_name", "email",
           "partner_email", "phone", "partner_phone", "date", "start_time", "end_time", "venue",
           "status", "external_id", "notes")
 
@@ -26,20 +26,28 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
                           "fiance last name", "groom last name", "alt contact last name",
                           "alternate contact last name", "second last name", "partner surname", "partner lastname"),
     "name": ("name", "names", "couple", "couple name", "couple names", "couples name", "client", "client name",
-             "clients", "full name", "contact", "contact name", "customer", "customer name"),
+             "clients", "full name", "contact", "contact name", "customer", "customer name", "partner 1 name",
+             "partner1 name", "partner 1", "bride", "bride name", "client 1 name", "primary contact"),
+    "partner_name": ("partner name", "partner 2 name", "partner2 name", "partner 2", "partner", "spouse",
+                     "spouse name", "fiance", "fiance name", "fiancé", "fiancé name", "groom", "groom name",
+                     "client 2 name", "second client", "second client name", "partner full name"),
     "email": ("email", "e-mail", "email address", "e-mail address", "mail", "client email", "partner 1 email",
-              "partner1 email", "primary email", "contact email", "bride email"),
+              "partner1 email", "primary email", "contact email", "bride email", "email 1", "email1"),
     "partner_email": ("partner email", "partner e-mail", "partner 2 email", "partner2 email", "spouse email",
                       "alt contact email", "alternate contact email", "secondary email", "second email",
-                      "partner email address", "groom email"),
+                      "partner email address", "groom email", "email 2", "email2", "e-mail 2", "other email"),
     "phone": ("phone", "phone number", "telephone", "tel", "mobile", "mobile phone", "cell", "cell phone",
-              "client phone", "partner 1 phone", "partner1 phone", "primary phone", "contact phone"),
+              "client phone", "partner 1 phone", "partner1 phone", "primary phone", "contact phone", "mobile number",
+              "cell number", "telephone number", "phone 1", "bride phone"),
     "partner_phone": ("partner phone", "partner 2 phone", "partner2 phone", "spouse phone", "partner mobile",
-                      "alt contact phone", "alternate contact phone", "secondary phone", "partner phone number"),
+                      "alt contact phone", "alternate contact phone", "secondary phone", "partner phone number",
+                      "phone 2", "phone2", "mobile 2", "groom phone", "other phone"),
     "date": ("wedding date", "date", "event date", "date of wedding", "wedding day", "ceremony date",
-             "project date", "job date", "booking date of event", "weddingdate"),
-    "start_time": ("start time", "start", "time", "ceremony time", "event start", "starts", "from", "begin"),
-    "end_time": ("end time", "end", "finish", "finish time", "event end", "ends", "until", "to"),
+             "project date", "job date", "date of event", "big day", "shoot date"),
+    "start_time": ("start time", "start", "time", "ceremony time", "event start", "starts", "from", "begin",
+                   "ceremony start", "coverage start", "start at"),
+    "end_time": ("end time", "end", "finish", "finish time", "event end", "ends", "until", "to", "reception end",
+                 "coverage end", "end at"),
     "venue": ("venue", "location", "venue name", "event location", "wedding venue", "place", "project location",
               "job location", "ceremony venue", "ceremony location"),
     "status": ("status", "stage", "lead status", "project stage", "booking status", "pipeline stage", "job stage"),
