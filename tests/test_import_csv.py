@@ -330,3 +330,10 @@ def test_title_lines_excel_sep_hint_and_separate_partner_name_columns(cli, cfg, 
     assert rows == [("Amy Lee & Bo Chan", None), ("Jane Smith & John Doe", "john@example.com")]
     assert c.execute("SELECT start FROM events").fetchone()[0] == "2027-06-25T14:00:00+01:00"
     assert c.execute("SELECT COUNT(*) FROM weddings").fetchone()[0] == 1  # "TBC": no date yet, not a reject
+
+
+def test_unwritable_rejects_path_is_refused_before_importing(cli, cfg, home, tmp_path):
+    f = write(tmp_path, HEADER + "Jane Smith,jane@example.com,,2027-06-25,,,,\n")
+    r = cli("import", "csv", str(f), "--rejects", str(tmp_path))  # a folder
+    assert r.exit_code == 2 and "rejects" in r.stderr
+    assert n(home, "clients") == 0

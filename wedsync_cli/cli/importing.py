@@ -37,6 +37,8 @@ def import_csv_cmd(
     if date_order is not None and date_order not in ("dmy", "mdy"):
         raise UsageError(f"--date-order must be dmy or mdy, not {date_order!r}",
                          fix="use --date-order dmy (25/12/2027) or --date-order mdy (12/25/2027)")
+    if rejects:
+        _check_writable(rejects)  # before importing: the rows are committed before the file is written
     opts = CsvOptions(mapping=mapping, preset=preset, encoding=encoding, date_order=date_order)
     show_progress = not as_json and not rt.quiet and sys.stderr.isatty()
 
@@ -84,6 +86,20 @@ def import_csv_cmd(
             f"{report.rejected} of {report.read} rows were rejected (first: line {first.row_number}: {first.reason})",
             fix=(f"correct them in {rejects} and import that file" if rejects
                  else "rerun with --rejects FILE to get them with their reasons, correct them and import that file"))
+
+
+def _check_writable(path: str) -> None:
+    import os
+    from pathlib import Path
+
+    from wedsync_cli.errors import UsageError
+
+    p = Path(path)
+    parent = p.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if p.is_dir() or not os.access(parent if not p.exists() else p, os.W_OK):
+        raise UsageError(f"Cannot write the rejects file {p}", fix="give --rejects a path in a folder you can write to")
 
 
 class _DryRunRecord:
