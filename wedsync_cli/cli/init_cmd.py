@@ -49,8 +49,10 @@ def init(
     if wrote:
         info(f"Wrote {cfg_file}", app.quiet)
     info(f"State: {paths.db_file}", app.quiet)
-    if demo:
+    if wrote or demo:
+        # The starter config names this folder as calendar 'studio'; `sync` refuses a missing one.
         (paths.state_dir / "calendars" / "studio").mkdir(parents=True, exist_ok=True)
+    if demo:
         info("Demo profile ready: import a CSV with `wedsync import csv FILE`, then `wedsync sync`.", app.quiet)
     else:
         info("Next: `wedsync import csv clients.csv`, then `wedsync sync`.", app.quiet)

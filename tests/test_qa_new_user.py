@@ -1,0 +1,19 @@
+"""Black-box QA regressions: what a new user hits following the README, run through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_plain_init_then_import_then_sync_works(cli, tmp_path, home):
+    # `init` (not --demo) writes a config whose calendar 'studio' is a folder in the state; the
+    # very next `sync` must not fail because that folder was never created.
+    assert cli("init", "--timezone", "Europe/London").exit_code == 0
+    csv = tmp_path / "clients.csv"
+    csv.write_text("Name,Email,Wedding Date\nJane & John Smith,jane@example.com,2027-06-25\n", encoding="utf-8")
+    assert cli("import", "csv", str(csv)).exit_code == 0
+    r = cli("sync", "--json")
+    assert r.exit_code == 0, r.stderr
+    run = json.loads(r.stdout)["runs"][0]
+    assert run["status"] == "ok" and run["pushed"]["created"] == 1
+    assert len(list((home / "default" / "calendars" / "studio").glob("*.ics"))) == 1
