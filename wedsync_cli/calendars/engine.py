@@ -841,8 +841,13 @@ class SyncEngine:
         state = self._protocol_state()
         if getattr(state, "active", False):
             if link["state"] != DEFERRED:
-                with self.store.transaction():
+                from wedsync_cli.wedding_day.decisions import record
+
+                with self.store.transaction():  # the deferral and its logged reason land together
                     self._save_link({**link, "state": DEFERRED})
+                    record(self.store, "defer_delete", link["event_id"],
+                           f"remote delete in calendar {self.spec.name} waits: "
+                           f"{getattr(state, 'reason', '') or 'wedding-day protocol active'}")
             self._plan("defer-delete", link["event_id"], title, reason=getattr(state, "reason", ""))
             return
         ref = RemoteEvent(remote_id=link["remote_id"], etag=link["etag"], uid=link["uid"])

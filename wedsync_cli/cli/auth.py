@@ -187,10 +187,18 @@ def _configured(rt) -> set[str]:
     return used
 
 
+def _calendar_providers(rt) -> set[str]:
+    try:
+        return {c.provider for c in rt.config.calendars.values()}
+    except Exception:  # noqa: BLE001 - an unreadable config must not block deleting a credential
+        return set()
+
+
 @app.command("logout")
 def logout(
     ctx: typer.Context,
     provider: Annotated[str, typer.Argument(help="Provider whose credential to delete.")],
+    force: Annotated[bool, typer.Option("--force", help="Delete it even while the wedding-day protocol is active.")] = False,
 ):
     """Delete the stored credential. Example: wedsync auth logout google"""
     from wedsync_cli.cli.output import info
@@ -198,6 +206,11 @@ def logout(
 
     rt = ctx.obj
     shape_for(provider)
+    if provider in _calendar_providers(rt):
+        from wedsync_cli.wedding_day.decisions import require_force
+
+        # Without it a calendar stops syncing: not on a wedding day unless forced.
+        require_force(rt, f"delete the {provider} credential that a calendar uses", force)
     if rt.credentials.delete(provider):
         info(f"Deleted the {provider} credential.", rt.quiet)
     else:

@@ -89,15 +89,19 @@ def resolve(
     conflict_id: Annotated[int, typer.Argument(metavar="ID", help="The conflict's id (see `conflicts list`).")],
     keep: Annotated[str, typer.Option("--keep", help="local: ours wins (pushed on the next sync); remote: theirs wins (applied now).", show_default=False)] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Resolve even while the wedding-day protocol is active.")] = False,
 ):
     """Settle a conflict. Example: wedsync conflicts resolve 3 --keep remote"""
     from wedsync_cli.calendars.engine import resolve_conflict
     from wedsync_cli.cli.output import emit_json, info
     from wedsync_cli.errors import UsageError
+    from wedsync_cli.wedding_day.decisions import require_force
 
     if keep not in ("local", "remote"):
         raise UsageError("Say which version to keep", fix=f"run `wedsync conflicts resolve {conflict_id} --keep local` or `--keep remote`")
     rt = ctx.obj
+    # Resolving rewrites an event (here now, or in the calendar on the next sync): not on a wedding day unforced.
+    require_force(rt, f"resolve conflict {conflict_id}", force)
     row = rt.store.one("SELECT calendar FROM conflicts WHERE id = ?", [conflict_id])
     cal = rt.config.calendars.get(row["calendar"]) if row else None
     statuses = tuple(cal.statuses) if cal is not None else ("booked",)

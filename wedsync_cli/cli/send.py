@@ -23,6 +23,8 @@ def send(
     recipient: Annotated[str | None, typer.Option("--recipient", help="--log: address contains this.", show_default=False)] = None,
     since: Annotated[str | None, typer.Option("--since", help="--log: created since WHEN (ISO date/time or 90m, 2h, 3d).", show_default=False)] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="--log: at most N rows (default 50); --flush: at most N emails.", show_default=False)] = None,
+    suppressed: Annotated[bool, typer.Option("--suppressed", help="List addresses that bounced or complained (never emailed).")] = False,
+    unsuppress: Annotated[str | None, typer.Option("--unsuppress", metavar="EMAIL", help="Take EMAIL off the suppression list so it can be emailed again.", show_default=False)] = None,
 ):
     """Queue an email from a template and deliver it.
 
@@ -32,11 +34,14 @@ def send(
     wedsync send --flush                                  deliver everything due (cron)
     wedsync send --list                                   the templates
     wedsync send --log --status failed --since 2d         deliveries and their attempts
+    wedsync send --suppressed                             addresses that bounced or complained
+    wedsync send --unsuppress jane@example.com            email that address again
     """
     from wedsync_cli.errors import UsageError
 
     rt = ctx.obj
-    modes = [m for m, on in (("--list", list_), ("--flush", flush), ("--log", log)) if on]
+    modes = [m for m, on in (("--list", list_), ("--flush", flush), ("--log", log), ("--suppressed", suppressed),
+                             ("--unsuppress", unsuppress is not None)) if on]
     if len(modes) > 1:
         raise UsageError(f"{' and '.join(modes)} cannot be combined", fix="use one of them per command")
     if modes and template:
@@ -44,9 +49,17 @@ def send(
     if list_:
         return _list(rt, as_json)
     if flush:
-        return _flush(rt, as_json, limit)
+        from wedsync_cli.monitoring.export import monitored_job
+
+        # What cron runs: start/finish pings, rollups, the textfile and the wedding-day switch.
+        with monitored_job(rt, "send"):
+            return _flush(rt, as_json, limit)
     if log:
         return _log(rt, as_json, status, recipient, since, limit or 50)
+    if suppressed:
+        return _suppressed(rt, as_json)
+    if unsuppress is not None:
+        return _unsuppress(rt, unsuppress, as_json)
     if not template:
         raise UsageError("Name a template to send", fix="run `wedsync send --list` to see them, e.g. "
                                                          "`wedsync send test --to you@example.com`")
@@ -203,3 +216,36 @@ def _log(rt, as_json: bool, status: str | None, recipient: str | None, since: st
             out.print(f"  #{r['id']} try {a['n']} {a['at']} {a['provider'] or '-'} {code} {a['outcome']}"
                       + (f" {a['latency_ms']:.0f} ms" if a["latency_ms"] is not None else "")
                       + (f" — {a['error'][:100]}" if a["error"] else ""))
+
+
+def _suppressed(rt, as_json: bool) -> None:
+    from wedsync_cli.cli.output import console, emit_json, table
+    from wedsync_cli.email import suppressions
+
+    rows = suppressions.listing(rt.store)
+    if as_json:
+        emit_json({"suppressions": rows})
+        return
+    out = console()
+    if not rows:
+        out.print("No suppressed addresses.")
+        return
+    out.print(table(None, ["address", "reason", "reported by", "at", "detail"],
+                    [[r["address"], r["reason"], r["source"], r["at"], (r["detail"] or "")[:80]] for r in rows]))
+    out.print("Clear one with `wedsync send --unsuppress EMAIL` once the address is fixed.")
+
+
+def _unsuppress(rt, address: str, as_json: bool) -> None:
+    from wedsync_cli.cli.output import emit_json, info
+    from wedsync_cli.email import suppressions
+    from wedsync_cli.errors import UsageError
+
+    row = suppressions.clear(rt.store, address)
+    if row is None:
+        raise UsageError(f"{address} is not on the suppression list",
+                         fix="see the listed addresses with `wedsync send --suppressed`")
+    if as_json:
+        emit_json({"unsuppressed": row["address"], "was": row})
+    else:
+        info(f"{row['address']} is off the suppression list (it had a {row['reason']} from {row['source']}); "
+             "send to it again with `wedsync send TEMPLATE ...`.", rt.quiet)

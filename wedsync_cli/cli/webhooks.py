@@ -229,13 +229,16 @@ def disable(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Endpoint name.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (shown in `webhooks list`).")] = "disabled by hand",
+    force: Annotated[bool, typer.Option("--force", help="Disable it even while the wedding-day protocol is active.")] = False,
 ):
     """Stop delivering to an endpoint; deliveries keep queueing and resume on `enable`."""
     from wedsync_cli.cli.output import info
     from wedsync_cli.webhooks import state
+    from wedsync_cli.wedding_day.decisions import require_force
 
     rt = ctx.obj
     _require_endpoint(rt, name)
+    require_force(rt, f"disable webhook endpoint {name}", force)
     state.set_disabled(rt.store, name, reason)
     info(f"Endpoint {name} is disabled; new deliveries wait until `wedsync webhooks enable {name}`.", rt.quiet)
 

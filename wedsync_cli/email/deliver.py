@@ -112,6 +112,7 @@ class Deliverer:
                     break
                 seen.update(i.id for i in items)
                 self.result.ids.extend(i.id for i in items)
+                items = self._refuse_suppressed(items)
                 try:
                     self._process(items)
                 except BaseException:
@@ -125,6 +126,30 @@ class Deliverer:
         finally:
             self.close()
         return self.result
+
+    def _refuse_suppressed(self, items: list[OutboxItem]) -> list[OutboxItem]:
+        """Refuse (``failed``, not retried) messages to an address that bounced or complained.
+
+        A message already in flight with a provider (pinned after an ambiguous answer) goes on:
+        it may have been accepted, and resending it under the same key cannot double it."""
+        from wedsync_cli.email import suppressions
+
+        free = {i.id: i for i in items if not (i.meta.get("sticky_provider") or i.meta.get("inflight_provider"))}
+        listed = suppressions.find(self.store, [a for i in free.values() for a in i.payload.get("to") or []])
+        if not listed:
+            return items
+        keep = []
+        for it in items:
+            hit = None if it.id not in free else next(
+                (listed[k] for k in (suppressions.normalise(a) for a in it.payload.get("to") or []) if k in listed), None)
+            if hit is None:
+                keep.append(it)
+                continue
+            self.outbox.fail(it, attempt={"error": suppressions.refusal(hit), "outcome": "suppressed"},
+                             permanent=True, count_attempt=False, meta={"suppressed": hit["address"]})
+            self.result.failed += 1
+            self.result.errors.append(suppressions.refusal(hit))
+        return keep
 
     def _release(self, item: OutboxItem) -> bool:
         # Became due again within this run (a short rate-limit wait): leave it to the next run.
@@ -346,9 +371,23 @@ def queue(rt, template: str, *, wedding_id: str | None = None, client_id: str | 
     if dry_run:
         return None, False, msg, key
     meta = {"template": template, "wedding_id": wedding_id, "client_id": client_id}
-    item_id, created = Outbox(rt.store, rt.clock).enqueue(KIND, key, ", ".join(recipients), msg.to_payload(),
-                                                          meta=meta)
+    outbox = Outbox(rt.store, rt.clock)
+    item_id, created = outbox.enqueue(KIND, key, ", ".join(recipients), msg.to_payload(), meta=meta)
+    if not created:
+        _requeue_if_unsuppressed(rt, outbox, item_id)
     return item_id, created, msg, key
+
+
+def _requeue_if_unsuppressed(rt, outbox: Outbox, item_id: int) -> None:
+    """Asked again for a message refused only because its address was suppressed, and the
+    address has been cleared since: it was never sent, so it goes out now (same row, same key)."""
+    from wedsync_cli.email import suppressions
+
+    item = outbox.get(item_id)
+    if item is None or item.status != "failed" or not item.meta.get("suppressed"):
+        return
+    if not suppressions.find(rt.store, item.payload.get("to") or []):
+        outbox.replay([item_id])
 
 
 def queue_timeline_digests(rt) -> int:

@@ -310,16 +310,16 @@ def _process_tave(rt, doc: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if not sources:
         return "pending", {"event": event, "target": target,
                            "note": "no [sources.<name>] with provider = \"tave\" is configured"}
-    name, cfg = sources[0]
-    from wedsync_cli.store.runs import JobRun
+    name = sources[0][0]
+    from wedsync_cli.sync_runner import run_sync
 
     try:
-        with rt.job_lock("sync"), JobRun(rt.store, f"sync:{name}") as run:
-            report = tave.TaveSource(rt, name, cfg).sync()
-            run.counts.update({"created": getattr(report, "created", None), "updated": getattr(report, "updated", None),
-                               "trigger": f"tave {event} {target}"})
+        # The same run as `wedsync sync <name>`: sync lock, JobRun "sync:<name>", timeline digests.
+        [run] = run_sync(rt, [name])
     except LockBusy:
         return "pending", {"event": event, "target": target, "note": "a sync was running; it or the next one imports it"}
+    if run["status"] == "failed":
+        raise RuntimeError(f"the {name} sync failed: {run['error']}")
     seen = rt.store.scalar("SELECT 1 FROM tave_objects WHERE resource = ? AND id = ?", [resource, target])
     if not seen:
         return "pending", {"event": event, "target": target, "note": "not in Táve's listing yet; replay later"}
