@@ -17,3 +17,11 @@ def test_plain_init_then_import_then_sync_works(cli, tmp_path, home):
     run = json.loads(r.stdout)["runs"][0]
     assert run["status"] == "ok" and run["pushed"]["created"] == 1
     assert len(list((home / "default" / "calendars" / "studio").glob("*.ics"))) == 1
+
+
+def test_garbage_wedsync_now_is_a_config_error_sentence(cli_subprocess):
+    # A mistyped WEDSYNC_NOW used to end in "unexpected error (ValueError ...)" with exit 1.
+    r = cli_subprocess("status", extra_env={"WEDSYNC_NOW": "next saturday"})
+    assert r.exit_code == 78
+    assert "WEDSYNC_NOW" in r.stderr and "Fix:" in r.stderr
+    assert "Traceback" not in r.stderr and r.stderr.strip().count("\n") == 0

@@ -87,7 +87,13 @@ def default_clock(env: dict[str, str] | None = None) -> Clock:
     env = os.environ if env is None else env
     pinned = env.get("WEDSYNC_NOW")
     if pinned:
-        return PinnedWallClock(parse_instant(pinned))
+        try:
+            return PinnedWallClock(parse_instant(pinned))
+        except ValueError:
+            from wedsync_cli.errors import ConfigError
+
+            raise ConfigError(f"WEDSYNC_NOW={pinned!r} is not an ISO 8601 date-time",
+                              fix="set it like WEDSYNC_NOW=2026-06-13T12:00:00Z, or unset it") from None
     return SystemClock()
 
 
