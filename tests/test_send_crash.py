@@ -1,6 +1,6 @@
 """kill -9 during `wedsync send --flush`, then a rerun: every message accepted by Resend exactly once.
 
-The subprocess is SIGKILLed at an exact point (WEDSYNC_TEST_CRASH_AT, see delivery/crashpoints.py):
+The subprocess is SIGKILLed at an exact point (WEDSYNC_TEST_CRASH_AT, see wedsync_cli/crashpoints.py):
 before a batch request leaves, after Resend accepted it but before we recorded it, and after
 recording. The rerun must neither lose nor double anything.
 """

@@ -1,4 +1,4 @@
-"""OAuth 2 refresh-token handling shared by Google and Outlook.
+"""OAuth 2 refresh-token handling shared by Google, Outlook and the HoneyBook source.
 
 Why plain httpx and not google-auth / msal for the refresh: the refresh is one form POST
 (RFC 6749 section 6) and doing it with the same ``HttpClient`` as the API calls gives us the shared
@@ -26,6 +26,7 @@ REFRESH_MARGIN_S = 120.0
 DEFAULT_TOKEN_URLS = {
     "google": "https://oauth2.googleapis.com/token",
     "outlook": "https://login.microsoftonline.com/common/oauth2/v2.0/token",
+    "honeybook": "https://oauth.honeybook.com/oauth2/token",
 }
 DEFAULT_SCOPES = {
     "google": "https://www.googleapis.com/auth/calendar.events",
@@ -47,7 +48,12 @@ def token_url_for(provider: str, settings: dict[str, Any], cred: dict[str, Any] 
 
 
 class OAuthTokenAuth(Auth):
-    """Bearer auth from the keyring with refresh before expiry and on 401 (thread-safe)."""
+    """Bearer auth from the keyring with refresh before expiry and on 401 (thread-safe).
+
+    A rotated refresh token is written to the keyring before the new access token is used, so a
+    crash never strands us with a spent refresh token."""
+
+    refresh_margin_s = REFRESH_MARGIN_S
 
     def __init__(self, provider: str, credentials, settings: dict[str, Any], clock, recorder=None,
                  timeout: float | None = None):
@@ -73,7 +79,7 @@ class OAuthTokenAuth(Auth):
         exp = cred.get("expires_at")
         if exp in (None, ""):
             return False
-        return float(exp) - REFRESH_MARGIN_S <= self.clock.now().timestamp()
+        return float(exp) - self.refresh_margin_s <= self.clock.now().timestamp()
 
     def headers(self) -> dict[str, str]:
         with self._lock:
@@ -117,8 +123,9 @@ class OAuthTokenAuth(Auth):
         if resp.status_code >= 400 or not body.get("access_token"):
             err = str(body.get("error") or f"HTTP {resp.status_code}")
             if resp.status_code in (400, 401, 403) or err in ("invalid_grant", "invalid_client", "unauthorized_client"):
+                why = f"{err}: {body['error_description']}" if body.get("error_description") else err
                 raise AuthRefused(
-                    f"{self.provider} refused to refresh the sign-in ({err})", fix=self._login_fix())
+                    f"{self.provider} refused to refresh the sign-in ({why})", fix=self._login_fix())
             raise ProviderUnavailable(f"{self.provider}'s token endpoint answered HTTP {resp.status_code} ({err})",
                                       fix="check the network or token_url in the config, then rerun")
         new = dict(cred)

@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlite_utils import Migrations
-
 from wedsync_cli.calendars.backend import (
     CalendarBackend,
     CursorExpired,
@@ -41,6 +39,7 @@ from wedsync_cli.calendars.backend import (
 )
 from wedsync_cli.calendars.backend import uid_for as default_uid_for
 from wedsync_cli.errors import WedsyncError
+from wedsync_cli.store.migrations import Migrations  # sqlite-utils own, built on first use
 
 PENDING, SYNCED, CONFLICT, DEFERRED = "pending", "synced", "conflict", "deferred_delete"
 # Columns whose hash the importer keeps in events.content_hash (transform engine's EVENT_FIELDS).
@@ -116,7 +115,7 @@ class _Rollback(Exception):
 
 def _crash_point(name: str) -> None:
     try:
-        from wedsync_cli.delivery.crashpoints import crash_point
+        from wedsync_cli.crashpoints import crash_point
     except ImportError:  # pragma: no cover - the helper ships with the delivery engine
         return
     crash_point(name)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wedsync_cli.delivery.breaker import DEFAULT_THRESHOLD, WEDDING_DAY_THRESHOLD, Breaker
-from wedsync_cli.delivery.crashpoints import crash_point
+from wedsync_cli.crashpoints import crash_point
 from wedsync_cli.delivery.outbox import LeaseLost, Outbox, OutboxItem
 from wedsync_cli.email.providers import (
     AMBIGUOUS,

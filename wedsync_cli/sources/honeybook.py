@@ -11,9 +11,9 @@ and the stage words are all keys of ``[providers.honeybook]`` / ``[sources.<name
 
 - ``login(rt, no_browser, client_secret)``: authorization code with PKCE (S256) through a loopback
   redirect on 127.0.0.1; the tokens go to the keyring (credential ``honeybook``).
-- ``HoneyBookAuth``: bearer token, refreshed before expiry and once on a 401; a rotated refresh
-  token is written to the keyring before the new access token is used, so a crash never strands us
-  with a spent refresh token.
+- ``HoneyBookAuth``: the shared ``auth_flows.oauth.OAuthTokenAuth`` (refresh before expiry and once
+  on a 401; a rotated refresh token is written to the keyring before the new access token is used,
+  so a crash never strands us with a spent refresh token).
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import base64
 import hashlib
 import json
 import secrets
-import threading
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from wedsync_cli.auth_flows.oauth import OAuthTokenAuth
 from wedsync_cli.errors import AuthRefused, ConfigError, DataError, ProviderUnavailable
 
 PROVIDER = "honeybook"
@@ -111,33 +111,21 @@ def _credential_from(rt, body: dict[str, Any], previous: dict[str, Any]) -> dict
     return cred
 
 
-class HoneyBookAuth:
-    """Bearer auth for HttpClient; refreshes ahead of expiry and once after a 401."""
+class HoneyBookAuth(OAuthTokenAuth):
+    """Bearer auth for HttpClient: the shared OAuth refresh (ahead of expiry and once after a 401,
+    rotated refresh token persisted before use) with HoneyBook's sign-in hint."""
+
+    refresh_margin_s = 60.0
 
     def __init__(self, rt, settings: dict[str, Any]):
-        self.rt = rt
-        self.settings = settings
-        self.cred = rt.credentials.require(PROVIDER, login_hint="run `wedsync auth login honeybook` (needs HoneyBook "
-                                           "partner access; without it use `wedsync import csv FILE --preset honeybook`)")
-        self._lock = threading.Lock()
+        super().__init__(PROVIDER, rt.credentials, {}, rt.clock, rt.recorder)
+        cred = self._load()  # a missing credential is refused now, with the hint
+        # The token URL the sign-in used (stored with the tokens) wins over the configured/default one.
+        self.settings = {} if cred.get("token_url") else {"token_url": settings["token_url"]}
 
-    def headers(self) -> dict[str, str]:
-        if float(self.cred.get("expires_at") or 0) - 60 <= self.rt.clock.now().timestamp():
-            self.refresh()
-        return {"Authorization": f"Bearer {self.cred['access_token']}"}
-
-    def refresh(self) -> bool:
-        with self._lock:
-            token_url = self.cred.get("token_url") or self.settings["token_url"]
-            form = {"grant_type": "refresh_token", "refresh_token": self.cred["refresh_token"],
-                    "client_id": self.cred["client_id"]}
-            if self.cred.get("client_secret"):
-                form["client_secret"] = self.cred["client_secret"]
-            body = _token_request(self.rt, token_url, form, "refresh token")
-            new = _credential_from(self.rt, body, self.cred)
-            self.rt.credentials.set(PROVIDER, new)  # persisted before use: the old refresh token is spent
-            self.cred = new
-            return True
+    def _login_fix(self) -> str:
+        return ("run `wedsync auth login honeybook` (needs HoneyBook partner access; without it use "
+                "`wedsync import csv FILE --preset honeybook`)")
 
 
 def login(rt, no_browser: bool = False, client_secret: str | None = None, open_url=None, show=None) -> dict[str, Any]:

@@ -175,7 +175,7 @@ def send_once(client, ep: Endpoint, secret: str, msg_id: str, payload: dict[str,
         return Attempt(item, "fail", latency_ms=_ms(t0), request=request,
                        error=redact(f"{type(exc).__name__}: {exc}")[:500])
     latency = _ms(t0)
-    from wedsync_cli.delivery.crashpoints import crash_point
+    from wedsync_cli.crashpoints import crash_point
 
     crash_point("webhook.after_response")  # tests: the receiver has it, we have not recorded it
     response = {"status": resp.status_code, "headers": dict(resp.headers), "body": resp.text[:EXCERPT]}
