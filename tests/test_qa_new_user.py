@@ -25,3 +25,13 @@ def test_garbage_wedsync_now_is_a_config_error_sentence(cli_subprocess):
     assert r.exit_code == 78
     assert "WEDSYNC_NOW" in r.stderr and "Fix:" in r.stderr
     assert "Traceback" not in r.stderr and r.stderr.strip().count("\n") == 0
+
+
+def test_auth_set_refuses_a_non_string_key_and_stores_nothing(cli, memory_keyring):
+    # {"api_key": 123} used to be stored, then every Táve sync died with "unexpected error (TypeError ...)".
+    r = cli("auth", "set", "tave", "--from-file", "-", input='{"api_key": 123}')
+    assert r.exit_code == 78
+    assert "api_key" in r.stderr and "Fix:" in r.stderr
+    assert memory_keyring.data == {}
+    ok = cli("auth", "set", "tave", "--from-file", "-", input='{"api_key": "k-123"}')
+    assert ok.exit_code == 0 and len(memory_keyring.data) == 1

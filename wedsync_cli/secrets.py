@@ -100,6 +100,11 @@ def check_shape(provider: str, value: Any) -> dict[str, Any]:
         raise ConfigError(
             f"The credential for {provider} is missing {', '.join(missing)}", fix=_shape_hint(provider)
         )
+    not_text = [f for f in required if f != "expires_at" and not isinstance(value[f], str)]
+    if not_text:
+        # A number or list would be stored, then break the first request that sends it as a header.
+        raise ConfigError(f"The credential for {provider} has {', '.join(not_text)} that is not a string",
+                          fix=_shape_hint(provider).replace("a JSON object", "a JSON object of strings", 1))
     unknown = sorted(set(value) - set(required) - set(optional))
     if unknown:
         raise ConfigError(f"The credential for {provider} has unknown field(s) {', '.join(unknown)}",
