@@ -163,3 +163,18 @@ def _json(resp) -> dict[str, Any]:
     except ValueError:
         return {}
     return v if isinstance(v, dict) else {}
+
+
+def oauth_api_client(provider: str, ctx, default_base_url: str, **http_options: Any):
+    """(auth, HttpClient) for a calendar backend on an OAuth API (Google, Outlook): the stored
+    token with refresh, the configured ``base_url``/``timeout`` and the retry policy's
+    ``max_attempts``/``backoff_base``; ``http_options`` (classify, headers) go to HttpClient."""
+    from wedsync_cli.http.client import HttpClient, RetryPolicy
+
+    cfg = ctx.provider_config
+    timeout = cfg.get("timeout")
+    auth = OAuthTokenAuth(provider, ctx.credentials, cfg, ctx.clock, recorder=ctx.recorder, timeout=timeout)
+    policy = RetryPolicy(max_attempts=int(cfg.get("max_attempts", 6)), base_delay=float(cfg.get("backoff_base", 1.0)))
+    http = HttpClient(provider, cfg.get("base_url") or default_base_url, auth=auth, timeout=timeout, retry=policy,
+                      clock=ctx.clock, recorder=ctx.recorder, **http_options)
+    return auth, http

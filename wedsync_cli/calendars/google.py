@@ -143,19 +143,10 @@ class GoogleBackend(CalendarBackend):
     @property
     def http(self):
         if self._http is None:
-            from wedsync_cli.auth_flows.oauth import OAuthTokenAuth
-            from wedsync_cli.http.client import HttpClient, RetryPolicy
+            from wedsync_cli.auth_flows.oauth import oauth_api_client
 
-            cfg = self.ctx.provider_config
-            timeout = cfg.get("timeout")
-            self.auth = OAuthTokenAuth("google", self.ctx.credentials, cfg, self.ctx.clock,
-                                       recorder=self.ctx.recorder, timeout=timeout)
-            policy = RetryPolicy(max_attempts=int(cfg.get("max_attempts", 6)),
-                                 base_delay=float(cfg.get("backoff_base", 1.0)))
-            self._http = HttpClient("google", cfg.get("base_url") or DEFAULT_BASE_URL, auth=self.auth,
-                                    timeout=timeout, retry=policy, clock=self.ctx.clock,
-                                    recorder=self.ctx.recorder, classify=classify,
-                                    headers={"Accept": "application/json"})
+            self.auth, self._http = oauth_api_client("google", self.ctx, DEFAULT_BASE_URL, classify=classify,
+                                                     headers={"Accept": "application/json"})
         return self._http
 
     def close(self) -> None:

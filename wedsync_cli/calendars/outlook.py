@@ -148,20 +148,12 @@ class OutlookBackend(CalendarBackend):
     @property
     def http(self):
         if self._http is None:
-            from wedsync_cli.auth_flows.oauth import OAuthTokenAuth
-            from wedsync_cli.http.client import HttpClient, RetryPolicy
+            from wedsync_cli.auth_flows.oauth import oauth_api_client
 
-            cfg = self.ctx.provider_config
-            timeout = cfg.get("timeout")
-            self.auth = OAuthTokenAuth("outlook", self.ctx.credentials, cfg, self.ctx.clock,
-                                       recorder=self.ctx.recorder, timeout=timeout)
-            policy = RetryPolicy(max_attempts=int(cfg.get("max_attempts", 6)),
-                                 base_delay=float(cfg.get("backoff_base", 1.0)))
-            self._http = HttpClient("outlook", cfg.get("base_url") or DEFAULT_BASE_URL, auth=self.auth,
-                                    timeout=timeout, retry=policy, clock=self.ctx.clock,
-                                    recorder=self.ctx.recorder,
-                                    headers={"Accept": "application/json",
-                                             "Prefer": f'outlook.timezone="UTC", odata.maxpagesize={self._page_size}'})
+            self.auth, self._http = oauth_api_client(
+                "outlook", self.ctx, DEFAULT_BASE_URL,
+                headers={"Accept": "application/json",
+                         "Prefer": f'outlook.timezone="UTC", odata.maxpagesize={self._page_size}'})
         return self._http
 
     @property
