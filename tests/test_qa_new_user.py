@@ -35,3 +35,18 @@ def test_auth_set_refuses_a_non_string_key_and_stores_nothing(cli, memory_keyrin
     assert memory_keyring.data == {}
     ok = cli("auth", "set", "tave", "--from-file", "-", input='{"api_key": "k-123"}')
     assert ok.exit_code == 0 and len(memory_keyring.data) == 1
+
+
+def test_send_flush_with_a_webhook_endpoint_missing_its_secret_exits_78(cli, config_file, tmp_path):
+    # `send --flush` (what cron runs) skipped such an endpoint silently and exited 0, forever.
+    config_file.write_text(
+        'timezone = "Europe/London"\n'
+        '[email]\nfrom = "Studio <studio@example.com>"\nproviders = ["maildir"]\n'
+        '[webhooks.crm]\nurl = "https://hooks.example.com/wedsync"\nevents = ["client.*"]\n', encoding="utf-8")
+    csv = tmp_path / "c.csv"
+    csv.write_text("Name,Email,Wedding Date\nJane & John Smith,jane@example.com,2027-06-25\n", encoding="utf-8")
+    assert cli("import", "csv", str(csv)).exit_code == 0
+    r = cli("send", "--flush")
+    assert r.exit_code == 78, r.stderr
+    assert "webhook:crm" in r.stderr and "Traceback" not in r.stderr
+    assert json.loads(cli("send", "--flush", "--json").stdout)["webhooks"]["missing_secret"] == ["crm"]

@@ -190,8 +190,18 @@ def _flush(rt, as_json: bool, limit: int | None) -> None:
                                          if isinstance(v, int) and not isinstance(v, bool)), rt.quiet)
         for e in result.errors:
             info(f"  {e}", rt.quiet)
+        for name, why in (webhook.get("skipped") or {}).items():
+            info(f"  webhook {name}: skipped: {why}", rt.quiet)
     if webhook_error is not None and not (result.auth_error or result.failed or result.dead):
         raise webhook_error
+    missing = webhook.get("missing_secret") or []
+    if missing and not (result.auth_error or result.failed or result.dead or result.unavailable):
+        # Cron runs this: an endpoint without its signing secret must not look like success forever.
+        from wedsync_cli.errors import MissingCredential
+
+        raise MissingCredential(f"No signing secret is stored for webhook endpoint(s) {', '.join(missing)}; "
+                                "their deliveries wait", fix=f"run `wedsync auth set webhook:{missing[0]} --from-file -` "
+                                                             'with {"secret": "whsec_..."}')
     _exit_for(result, None, webhook)
 
 
