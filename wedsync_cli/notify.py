@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlite_utils import Migrations
+from wedsync_cli.store.migrations import Migrations  # sqlite-utils own, built on first use
 
 EVENT_TYPES = (
     "client.created", "client.updated", "wedding.booked", "wedding.updated", "event.created",

@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlite_utils import Migrations
-
 from wedsync_cli.clock import Clock, iso
 from wedsync_cli.secrets import redact, redact_obj
+from wedsync_cli.store.migrations import Migrations  # sqlite-utils own, built on first use
 
 migrations = Migrations("wedsync.delivery")
 

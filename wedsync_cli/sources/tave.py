@@ -26,9 +26,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlite_utils import Migrations
-
 from wedsync_cli.errors import AuthRefused, ConfigError, DataError, ProviderUnavailable, WedsyncError
+from wedsync_cli.store.migrations import Migrations  # sqlite-utils own, built on first use
 
 SOURCE = "tave"
 CURSOR_KEY = "source:tave"

@@ -7,8 +7,13 @@ feature adds tables by appending one line here. Never edit an applied migration:
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
+import sys
+import zlib
+from pathlib import Path
 
-from sqlite_utils import Migrations
+from wedsync_cli.store.migrations import Migrations
 
 MIGRATION_SETS = [
     "wedsync_cli.store.schema:core",
@@ -27,6 +32,41 @@ def migration_sets() -> list[Migrations]:
         module, attr = spec.split(":")
         out.append(getattr(importlib.import_module(module), attr))
     return out
+
+
+def _module_file(module: str) -> str | None:
+    """The source file of a module, found without importing it (or its package's heavy parts)."""
+    loaded = sys.modules.get(module)
+    if loaded is not None:
+        return getattr(loaded, "__file__", None)
+    head, _, rest = module.partition(".")
+    if head == "wedsync_cli":
+        base = Path(__file__).resolve().parents[1].joinpath(*rest.split("."))
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.is_file():
+                return str(candidate)
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    return spec.origin if spec is not None else None
+
+
+def migration_fingerprint() -> int:
+    """A 31-bit fingerprint of the registered migration modules (names, sizes, mtimes); 0 when
+    one cannot be found, which disables the fast path. Stored in ``PRAGMA user_version`` once a
+    full check found nothing pending, so later runs skip importing every feature's module."""
+    parts = []
+    for spec in MIGRATION_SETS:
+        path = _module_file(spec.split(":")[0])
+        if path is None:
+            return 0
+        try:
+            st = os.stat(path)
+        except OSError:
+            return 0
+        parts.append(f"{spec}|{path}|{st.st_size}|{st.st_mtime_ns}")
+    return (zlib.crc32("\n".join(parts).encode()) & 0x7FFFFFFF) or 1
 
 
 core = Migrations("wedsync.core")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlite_utils import Migrations
+from wedsync_cli.store.migrations import Migrations  # sqlite-utils own, built on first use
 
 migrations = Migrations("wedsync.webhooks")
 
