@@ -50,3 +50,19 @@ def test_send_flush_with_a_webhook_endpoint_missing_its_secret_exits_78(cli, con
     assert r.exit_code == 78, r.stderr
     assert "webhook:crm" in r.stderr and "Traceback" not in r.stderr
     assert json.loads(cli("send", "--flush", "--json").stdout)["webhooks"]["missing_secret"] == ["crm"]
+
+
+def test_sync_lists_at_most_ten_double_bookings_and_counts_the_rest(cli, tmp_path):
+    # 5,000 rows gave 20,000+ "Double booking" lines on every sync (cron mails all of them).
+    assert cli("init", "--timezone", "Europe/London").exit_code == 0
+    rows = "".join(f"Couple{i} & Partner{i} Smith,c{i}@example.com,2027-06-12\n" for i in range(12))
+    csv = tmp_path / "same-day.csv"
+    csv.write_text("Name,Email,Wedding Date\n" + rows, encoding="utf-8")
+    assert cli("import", "csv", str(csv)).exit_code == 0
+    r = cli("sync")
+    assert r.exit_code == 0, r.stderr
+    human = r.stdout + r.stderr
+    assert human.count("Double booking:") == 10
+    assert "... and 56 more double bookings" in human  # 12 same-day weddings = 66 pairs
+    doubles = json.loads(cli("sync", "--json").stdout)["runs"][0]["double_bookings"]
+    assert len(doubles) == 66

@@ -69,6 +69,7 @@ def _print_human(runs: list[dict[str, Any]], dry_run: bool) -> None:
             out.print(f"Deferred delete in {r['name']}: event {d['event_id']} stays until the wedding-day "
                       "protocol ends (the next sync after that deletes it).")
     seen = set()
+    shown = 0
     for r in runs:
         for d in r.get("double_bookings") or []:
             a, b = d["a"], d["b"]
@@ -76,14 +77,22 @@ def _print_human(runs: list[dict[str, Any]], dry_run: bool) -> None:
             if key in seen:
                 continue
             seen.add(key)
+            if shown >= MAX_DOUBLE_BOOKING_LINES:
+                continue  # counted below: thousands of pairs would bury the table (and cron's mail)
+            shown += 1
             if b.get("foreign"):
                 out.print(f"[bold red]Double booking:[/] {a['client'] or a['title']} ({a['start']}) overlaps "
                           f"'{b['title']}' ({b['start']}), an event in calendar {r['name']} not from wedsync")
             else:
                 out.print(f"[bold red]Double booking:[/] {a['client'] or a['title']} ({a['start']}) overlaps "
                           f"{b['client'] or b['title']} ({b['start']})")
+    if len(seen) > shown:
+        out.print(f"... and {len(seen) - shown} more double bookings (all of them: `wedsync sync --json`).")
     if any(r["conflicts"] for r in runs):
         out.print("Conflicts were recorded with both versions: see `wedsync conflicts list`.")
+
+
+MAX_DOUBLE_BOOKING_LINES = 10
 
 
 def _exit_for(runs: list[dict[str, Any]]) -> None:
