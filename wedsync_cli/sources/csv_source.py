@@ -11,7 +11,10 @@ and nothing is written.
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
 import io
+import itertools
 import json
 import os
 import re
@@ -31,6 +34,9 @@ from wedsync_cli.transform.phones import normalise_phone
 from wedsync_cli.transform.presets import STATUS_WORDS
 
 DELIMITERS = (",", ";", "\t", "|")
+# Part of every row's content hash: bump it when a change to the conversion changes what a row
+# becomes, so the next import re-reads rows whose stored hash came from the old conversion.
+HASH_VERSION = 1
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 _MULTI_EMAIL = re.compile(r"\s*[;,/]\s*|\s+and\s+|\s+&\s+|\s+")
 _MULTI_EMAIL_SEP = re.compile(r"\s*[;,/]\s*|\s+and\s+|\s+&\s+")
@@ -38,11 +44,34 @@ _MULTI_EMAIL_SEP = re.compile(r"\s*[;,/]\s*|\s+and\s+|\s+&\s+")
 
 @dataclass
 class CsvTable:
+    """A decoded CSV file whose data rows are parsed on each ``iter_rows()`` (not kept: a
+    100k-row file as lists of cells is ~10x its text)."""
+
     path: Path
     headers: list[str]
-    rows: list[tuple[int, list[str]]]  # (line number in the file, cells)
     encoding: str
     delimiter: str
+    text: str = field(repr=False, default="")
+    line_offset: int = 0  # lines removed before the text (Excel's "sep=" hint)
+    skip: int = 0         # non-blank rows before the data (title lines and the header)
+
+    def iter_rows(self) -> Iterator[tuple[int, list[str]]]:
+        """(line number in the file, cells) of each non-blank data row."""
+        rows = _parse_rows(self.path, self.text, self.delimiter, self.line_offset)
+        for _ in zip(range(self.skip), rows, strict=False):
+            pass
+        yield from rows
+
+
+def _parse_rows(p: Path, text: str, delimiter: str, line_offset: int) -> Iterator[tuple[int, list[str]]]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        for cells in reader:
+            if any(c.strip() for c in cells):
+                yield reader.line_num + line_offset, cells
+    except csv.Error as exc:
+        raise DataError(f"CSV file {p} is malformed near line {reader.line_num} ({exc})",
+                        fix="check that line's quotes, or re-export the file") from None
 
 
 @dataclass
@@ -85,21 +114,15 @@ def read_table(path: str | Path, encoding: str | None = None) -> CsvTable:
     else:
         line_offset = 0
         delimiter = _sniff(_header_line(lines))
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    all_rows: list[tuple[int, list[str]]] = []
-    try:
-        for cells in reader:
-            if any(c.strip() for c in cells):
-                all_rows.append((reader.line_num + line_offset, cells))
-    except csv.Error as exc:
-        raise DataError(f"CSV file {p} is malformed near line {reader.line_num} ({exc})",
-                        fix="check that line's quotes, or re-export the file") from None
-    if not all_rows:
+    # Only the first rows here; the whole file is parsed (and a malformed line found) by
+    # RowConverter's first pass, before anything is written.
+    first_rows = list(itertools.islice(_parse_rows(p, text, delimiter, line_offset), 10))
+    if not first_rows:
         raise DataError(f"CSV file {p} is empty", fix="export the clients again and import the new file")
     # The header is the first row, unless a title line or two comes before it ("Client export").
-    start = next((i for i, (_, cells) in enumerate(all_rows[:10]) if _looks_like_header(cells)), 0)
-    headers = _unique_headers(all_rows[start][1])
-    return CsvTable(p, headers, all_rows[start + 1:], used, delimiter)
+    start = next((i for i, (_, cells) in enumerate(first_rows) if _looks_like_header(cells)), 0)
+    headers = _unique_headers(first_rows[start][1])
+    return CsvTable(p, headers, used, delimiter, text=text, line_offset=line_offset, skip=start + 1)
 
 
 def _looks_like_header(cells: list[str]) -> bool:
@@ -249,14 +272,28 @@ class RowConverter:
                 f"CSV file {table.path} has no column wedsync recognises as a name, email or phone "
                 f"(its header row is: {shown})",
                 fix="rename the columns (e.g. 'Name', 'Email', 'Wedding Date') or pass --mapping FILE or --preset NAME")
-        if not table.rows:
+        # One pass over the file: count the rows (and find a malformed line) and, unless the
+        # order is given, weigh the date evidence.
+        self.row_count = 0
+        date_i = self.cols.get("date") if not date_order else None
+
+        def date_values(rows) -> Iterator[str]:
+            for _, cells in rows:
+                self.row_count += 1
+                if date_i is not None and date_i < len(cells):
+                    yield cells[date_i]
+
+        if date_i is None:
+            for _ in date_values(table.iter_rows()):
+                pass
+        else:
+            order, dmy, mdy = decide_order(date_values(table.iter_rows()))
+        if not self.row_count:
             raise DataError(f"CSV file {table.path} has a header row but no data rows",
                             fix="export the clients again and import the new file")
         self.order = date_order
-        if "date" in self.cols and not self.order:
-            i = self.cols["date"]
-            values = [cells[i] for _, cells in table.rows if i < len(cells)]
-            order, dmy, mdy = decide_order(values)
+        if date_i is not None:
+            values = (cells[date_i] for _, cells in table.iter_rows() if date_i < len(cells))
             if dmy and mdy:
                 raise DataError(
                     f"CSV file {table.path} mixes day-first dates ({dmy} rows) and month-first dates ({mdy} rows)",
@@ -274,15 +311,34 @@ class RowConverter:
                                 "or set date_order in the config") from None
                     except ValueError:
                         continue
-        self.accepted = 0
+
+    def hash_prefix(self) -> bytes:
+        """Everything besides a row's cells that decides what the row becomes."""
+        from pydantic_core import to_json
+
+        return to_json([HASH_VERSION, self.source, self.table.headers, sorted(self.cols.items()), self.order,
+                        self.timezone, self.region, self.unmapped])
 
     def records(self) -> Iterator:
-        for line, cells in self.table.rows:
-            rec = self.convert(line, cells)
-            if not hasattr(rec, "reason"):
-                self.accepted += 1
-            yield rec
-        if self.accepted == 0:
+        """One PreparedRecord per row: identified and hashed from the raw cells, converted only
+        when the engine has not stored that hash for it (an unchanged row is never normalised)."""
+        from pydantic_core import to_json
+
+        from wedsync_cli.transform.engine import PreparedRecord
+
+        prefix = self.hash_prefix()
+        source = self.source
+        ext_i = self.cols.get("external_id")
+        sha256 = hashlib.sha256
+        for line, cells in self.table.iter_rows():
+            h = sha256(prefix + to_json(cells)).hexdigest()[:32]
+            ext = cells[ext_i].strip() if ext_i is not None and ext_i < len(cells) else ""
+            key = (source, ext, "client", h) if ext else (source, f"row:{h}", "row", h)
+            yield PreparedRecord(key, functools.partial(self.convert, line, cells))
+
+    def check_usable(self, report) -> None:
+        """After the last row, before the commit: a file whose every row was rejected is refused."""
+        if report.rejected == report.read:
             raise DataError(f"CSV file {self.table.path} has no usable rows (every row was rejected)",
                             fix="run it with --rejects FILE to see each row's reason, fix them and import again")
 
@@ -410,9 +466,9 @@ def import_csv(rt, path: str | Path, opts: CsvOptions, *, dry_run: bool = False,
                         explicit=explicit_columns(opts.mapping, opts.preset),
                         date_order=opts.date_order or cfg.date_order)
     if on_start is not None:
-        on_start(len(table.rows))
+        on_start(conv.row_count)
     engine = ImportEngine(rt.store, source=source, timezone=cfg.timezone, dry_run=dry_run)
-    report = engine.apply(conv.records(), progress=progress)
+    report = engine.apply(conv.records(), progress=progress, before_commit=conv.check_usable)
     unmapped = [table.headers[i] for i in conv.unmapped]
     report.unmapped_fields.update(unmapped)
     return CsvImport(report, table.headers, table, unmapped)

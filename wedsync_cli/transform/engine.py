@@ -91,6 +91,19 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
+class PreparedRecord:
+    """A source row whose identity and content hash are known before it is converted (the CSV
+    source hashes the raw cells and the file's settings). The engine calls ``build()`` only when
+    the hash differs from what the source gave last time, so an unchanged row of a re-import
+    costs a dict lookup instead of normalising and validating it."""
+
+    __slots__ = ("key", "build")
+
+    def __init__(self, key: tuple[str, str, str, str], build: Callable[[], ImportRecord | Rejected]):
+        self.key = key  # (source, external id, entity, content hash), as _source_key
+        self.build = build
+
+
 class _DryRun(Exception):
     """Raised at the end of a dry run to roll the transaction back."""
 
@@ -184,8 +197,10 @@ class ImportEngine:
         self.dry_run = dry_run
 
     # -- public --------------------------------------------------------------------------------
-    def apply(self, items: Iterable[ImportRecord | Rejected],
-              progress: Callable[[int], None] | None = None) -> ImportReport:
+    def apply(self, items: Iterable[ImportRecord | Rejected | PreparedRecord],
+              progress: Callable[[int], None] | None = None,
+              before_commit: Callable[[ImportReport], None] | None = None) -> ImportReport:
+        """``before_commit(report)`` may raise to roll the whole batch back (e.g. "no usable rows")."""
         report = ImportReport(source=self.source, dry_run=self.dry_run)
         self._reset()
         # A bigger page cache for this connection: random-id inserts into six tables and their
@@ -197,6 +212,8 @@ class ImportEngine:
                     self._apply_chunk(chunk, report)
                     if progress is not None:
                         progress(len(chunk))
+                if before_commit is not None:
+                    before_commit(report)
                 if self.dry_run:
                     raise _DryRun
         except _DryRun:
@@ -244,10 +261,22 @@ class ImportEngine:
 
     # -- one chunk -----------------------------------------------------------------------------
     def _apply_chunk(self, chunk: list, report: ImportReport) -> None:
-        records = [r for r in chunk if isinstance(r, ImportRecord)]
-        self._prefetch(records)
+        # What the source said last time first: an identical record is skipped, writing nothing,
+        # and needs no other lookups (a re-import of an unchanged file is mostly this).
+        self._lookup_source_rows([self._item_key(i) for i in chunk if not isinstance(i, Rejected)])
+        items: list = []
         for item in chunk:
+            if isinstance(item, PreparedRecord) and not self._unchanged(item.key):
+                item = self._build(item)
+            items.append(item)
+        self._prefetch([r for r in items if isinstance(r, ImportRecord)])
+        for item in items:
             report.read += 1
+            if isinstance(item, PreparedRecord) and not self._unchanged(item.key):
+                # An earlier row of this chunk with the same id changed what was stored.
+                item = self._build(item)
+                if isinstance(item, ImportRecord):
+                    self._prefetch([item])
             if isinstance(item, Rejected):
                 report.rejected += 1
                 report.rejects.append(item)
@@ -259,17 +288,39 @@ class ImportEngine:
         self._flush()
         self._rec_keys.clear()
         self._keys = {}
+        self._evict()
 
-    def _prefetch(self, records: list[ImportRecord]) -> None:
-        """Load, with a few IN queries, everything the chunk's records could match."""
+    def _evict(self) -> None:
+        """Forget the chunk's rows once they are written (same transaction, so later chunks find
+        them with the usual lookups): memory stays bounded by the chunk size, not the file."""
+        self._fresh = False
+        self.key_client.clear()
+        self.absent_keys.clear()
+        self.clients.clear()
+        self.weddings.clear()
+        self.wedding_ext.clear()
+        self.events.clear()
+        self.event_ext.clear()
+        self.source_seen.clear()
+
+    def _item_key(self, item) -> tuple[str, str, str, str]:
+        return item.key if isinstance(item, PreparedRecord) else self._source_key(item)
+
+    def _unchanged(self, key: tuple[str, str, str, str]) -> bool:
+        seen = self.source_seen.get(key[:3])
+        return seen is not None and seen[0] == key[3]
+
+    def _build(self, item: PreparedRecord) -> ImportRecord | Rejected:
+        built = item.build()
+        if isinstance(built, ImportRecord):
+            self._rec_keys[id(built)] = item.key
+        return built
+
+    def _lookup_source_rows(self, keys: list[tuple[str, str, str, str]]) -> None:
         if self._fresh:
-            self._keys = {id(r): record_keys(r) for r in records}
             return
-        # What the source said last time first: an identical record is skipped, writing nothing,
-        # and needs no other lookups (a re-import of an unchanged file is mostly this).
         want: dict[str, set] = {}
-        for r in records:
-            src, ext, entity, _ = self._source_key(r)
+        for src, ext, entity, _ in keys:
             if (src, ext, entity) not in self.source_seen:
                 want.setdefault(src, set()).add(ext)
         for src, exts in want.items():
@@ -277,11 +328,18 @@ class ImportEngine:
                     "SELECT external_id, entity, content_hash, entity_id FROM source_records "
                     "WHERE source = ? AND external_id IN ({})", sorted(exts), [src]):
                 self.source_seen[(src, ext, entity)] = (h, cid)
+
+    def _prefetch(self, records: list[ImportRecord]) -> None:
+        """Load, with a few IN queries, everything the chunk's records could match."""
+        if self._fresh:
+            self._keys.update((id(r), record_keys(r)) for r in records)
+            return
         records = [r for r in records if self.source_seen.get(self._source_key(r)[:3], ("",))[0]
                    != self._source_key(r)[3]]
 
-        self._keys = {id(r): record_keys(r) for r in records}
-        keys = {k for ks in self._keys.values() for k in ks}
+        new_keys = {id(r): record_keys(r) for r in records}
+        self._keys.update(new_keys)
+        keys = {k for ks in new_keys.values() for k in ks}
         keys -= self.key_client.keys()
         keys -= self.absent_keys
         found = self._select_in("SELECT key, client_id FROM client_keys WHERE key IN ({})", sorted(keys))
@@ -577,6 +635,8 @@ class ImportEngine:
     def _source_key(self, rec: ImportRecord) -> tuple[str, str, str, str]:
         """(source, external id, entity, hash) of the record as the source gave it. The hash covers
         the raw row and what we made of it, so a changed mapping or date order is a change too."""
+        if isinstance(rec, PreparedRecord):
+            return rec.key
         key = id(rec)
         if key not in self._rec_keys:
             # pydantic's own (Rust) serialiser: the raw row and everything made of it, in one call
