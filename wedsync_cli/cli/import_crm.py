@@ -1,9 +1,9 @@
 """`wedsync import tave` and `wedsync import honeybook`: thin commands over the CRM sources.
 
-``register(app)`` adds them to the `import` group. Both take the import job lock (a second import
-exits 75), record a JobRun ``import:<provider>``, print a data-quality summary (what was created,
-updated, merged, rejected and why, which source fields we keep raw but don't map) and exit 1 when
-any record was rejected.
+``register(app)`` adds them to the `import` group. The run (import job lock: a second import exits
+75; JobRun ``import:<provider>``) is ``wedsync_cli.sources.crm_import.run_import``; here: a
+data-quality summary (what was created, updated, merged, rejected and why, which source fields we
+keep raw but don't map) and exit 1 when any record was rejected.
 """
 
 from __future__ import annotations
@@ -24,38 +24,12 @@ def register(app: typer.Typer) -> None:
     app.command("honeybook")(import_honeybook)
 
 
-def _source_config(rt, provider: str, name: str | None) -> tuple[str, Any]:
-    from wedsync_cli.errors import ConfigError
-
-    sources = {n: s for n, s in rt.config.sources.items() if s.provider == provider}
-    if name is not None:
-        if name not in sources:
-            raise ConfigError(f"There is no [sources.{name}] with provider = \"{provider}\" in the config",
-                              fix=f"add it to {rt.paths.config_file} or pick one of: {', '.join(sources) or 'none'}")
-        return name, sources[name]
-    if len(sources) > 1:
-        raise ConfigError(f"Several {provider} sources are configured ({', '.join(sources)})",
-                          fix="choose one with --source NAME")
-    if sources:
-        return next(iter(sources.items()))
-    return provider, None
-
-
 def _run(ctx: typer.Context, provider: str, name: str | None, full: bool, dry_run: bool, rejects: str | None,
          as_json: bool) -> None:
-    from wedsync_cli import registry
-    from wedsync_cli.store.runs import JobRun
+    from wedsync_cli.sources.crm_import import run_import, write_rejects
 
     rt = ctx.obj
-    src_name, cfg = _source_config(rt, provider, name)
-    source = registry.load("source", provider)(rt, src_name, cfg)
-    with rt.job_lock("import"), JobRun(rt.store, f"import:{provider}") as run:
-        report = source.sync(full=full, dry_run=dry_run)
-        doc = summary_doc(source, report)
-        run.counts.update({k: doc[k] for k in ("read", "created", "updated", "unchanged", "rejected")})
-        if report.rejected:
-            run.finish("partial", f"{report.rejected} record(s) rejected")
-    rt.flush_calls()
+    report, doc = run_import(rt, provider, name, full=full, dry_run=dry_run)
     if rejects:
         write_rejects(rejects, report.rejects)
     if as_json:
@@ -73,29 +47,6 @@ def _run(ctx: typer.Context, provider: str, name: str | None, full: bool, dry_ru
             f"{report.rejected} of {report.read} records were rejected (first: {first.reason})",
             fix=f"correct them in {where}; the next `wedsync import {provider}` or `wedsync sync` checks them again"
                 + ("" if rejects else " (--rejects FILE lists them all with their reasons)"))
-
-
-def summary_doc(source, report) -> dict[str, Any]:
-    doc = report.as_json()
-    doc.update({
-        "mode": getattr(source, "mode", None),
-        "requests": getattr(source, "requests", {}),
-        "deleted": getattr(source, "deleted", {}),
-        "skipped": list(getattr(source, "skipped", [])),
-        "rejects": [{"reason": r.reason, "record": _record_label(r)} for r in report.rejects],
-    })
-    return doc
-
-
-def _record_label(rejected) -> str:
-    raw = rejected.raw or {}
-    job = raw.get("job") if isinstance(raw, dict) else None
-    if isinstance(job, dict):
-        return f"job {job.get('id')}"
-    for key in ("id", "project_id", "external_id"):
-        if isinstance(raw, dict) and raw.get(key):
-            return f"{key} {raw[key]}"
-    return f"row {rejected.row_number}" if rejected.row_number else ""
 
 
 def print_summary(doc: dict[str, Any]) -> None:
@@ -117,29 +68,6 @@ def print_summary(doc: dict[str, Any]) -> None:
                   + ", ".join(f"{n} {k}" for k, n in sorted(doc["deleted"].items())))
     if doc.get("unmapped_fields"):
         out.print("Fields kept raw but not mapped: " + ", ".join(doc["unmapped_fields"]))
-
-
-def write_rejects(path: str, rejects: list) -> None:
-    """CSV: record, reason, raw (the source's record as JSON). Written whole or not at all."""
-    import csv
-    import json
-    import os
-    import tempfile
-    from pathlib import Path
-
-    from wedsync_cli.errors import ConfigError
-
-    target = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent or Path("."), prefix=f".{target.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise ConfigError(f"Cannot write the rejects file {path} ({exc.strerror})", fix="choose a writable path") from None
-    with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["source", "record", "reason", "raw"])
-        for r in rejects:
-            w.writerow([r.source, _record_label(r), r.reason, json.dumps(r.raw, ensure_ascii=False, default=str)])
-    os.replace(tmp, target)
 
 
 def import_tave(

@@ -84,12 +84,10 @@ def _list(rt, as_json: bool) -> None:
 
 def _send_one(rt, template, wedding, client, to, dry_run, as_json) -> None:
     from wedsync_cli.cli.output import emit_json, info
-    from wedsync_cli.delivery.outbox import Outbox
-    from wedsync_cli.email.deliver import flush_email, message_view, queue
-    from wedsync_cli.errors import LockBusy
+    from wedsync_cli.email.deliver import message_view, queue, send_now
 
-    item_id, created, msg, key = queue(rt, template, wedding_id=wedding, client_id=client, to=to, dry_run=dry_run)
     if dry_run:
+        _, _, msg, key = queue(rt, template, wedding_id=wedding, client_id=client, to=to, dry_run=True)
         if as_json:
             emit_json({"dry_run": True, "messages": [{
                 "id": None, "to": ", ".join(msg.to), "template": template, "status": "dry_run", "provider": None,
@@ -103,18 +101,13 @@ def _send_one(rt, template, wedding, client, to, dry_run, as_json) -> None:
                 sys.stdout.write("\n")
             info("(dry run: nothing was queued or sent)", rt.quiet)
         return
-    outbox = Outbox(rt.store, rt.clock)
-    result = None
-    if created or outbox.get(item_id).status in ("pending", "retry"):
-        try:
-            with rt.job_lock("send"):
-                result = flush_email(rt, ids=[item_id])
-        except LockBusy:
-            info("Another `send` run is delivering right now; the message is queued and it (or the next "
-                 "`wedsync send --flush`) will deliver it.", rt.quiet)
-    else:
-        info(f"This exact message was already queued (#{item_id}); it is not sent twice.", rt.quiet)
-    item = outbox.get(item_id)
+    sent = send_now(rt, template, wedding_id=wedding, client_id=client, to=to)
+    item = sent.item
+    if sent.held == "lock_busy":
+        info("Another `send` run is delivering right now; the message is queued and it (or the next "
+             "`wedsync send --flush`) will deliver it.", rt.quiet)
+    elif sent.held == "already_queued":
+        info(f"This exact message was already queued (#{item.id}); it is not sent twice.", rt.quiet)
     view = message_view(item)
     if as_json:
         emit_json({"messages": [view]})
@@ -122,7 +115,7 @@ def _send_one(rt, template, wedding, client, to, dry_run, as_json) -> None:
         where = f" via {item.provider}" if item.provider else ""
         info(f"#{item.id} {template} to {item.target}: {view['status']}{where}"
              + (f" ({item.last_error})" if item.last_error and view["status"] != "sent" else ""), rt.quiet)
-    _exit_for(result, item)
+    _exit_for(sent.result, item)
 
 
 def _exit_for(result, item=None, webhook: dict | None = None) -> None:
@@ -152,31 +145,12 @@ def _exit_for(result, item=None, webhook: dict | None = None) -> None:
 
 def _flush(rt, as_json: bool, limit: int | None) -> None:
     from wedsync_cli.cli.output import emit_json, info
+    from wedsync_cli.delivery.flush import flush_outbox
     from wedsync_cli.delivery.outbox import Outbox
-    from wedsync_cli.email.deliver import flush_email, message_view
-    from wedsync_cli.errors import WedsyncError
-    from wedsync_cli.store.runs import JobRun
+    from wedsync_cli.email.deliver import message_view
 
-    with rt.job_lock("send"), JobRun(rt.store, "send") as run:
-        result = flush_email(rt, limit=limit)
-        webhook: dict = {}
-        webhook_error: WedsyncError | None = None
-        try:
-            from wedsync_cli.webhooks.dispatch import flush as flush_webhooks
-        except ImportError:
-            flush_webhooks = None
-            if rt.config.webhooks:
-                webhook["error"] = "webhook delivery is not available in this build"
-        if flush_webhooks is not None:
-            try:
-                webhook = flush_webhooks(rt, limit=limit) or {}
-            except WedsyncError as exc:
-                webhook_error = exc
-                webhook = {"error": exc.sentence()}
-        run.counts.update({"email": result.as_dict(), "webhooks": {k: v for k, v in webhook.items()
-                                                                   if isinstance(v, int | str)}})
-        bad = result.auth_error or result.failed or result.dead or result.unavailable or webhook_error
-        run.finish("partial" if bad else "ok")
+    done = flush_outbox(rt, limit=limit)
+    result, webhook, webhook_error = done.email, done.webhooks, done.webhook_error
     outbox = Outbox(rt.store, rt.clock)
     items = [outbox.get(i) for i in dict.fromkeys(result.ids)]
     if as_json:

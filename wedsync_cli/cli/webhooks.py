@@ -184,17 +184,10 @@ def list_(
 ):
     """Configured endpoints: URL, events, enabled/disabled (and why), delivery counts."""
     from wedsync_cli.cli.output import console, emit_json, table
-    from wedsync_cli.webhooks import dispatch, state
+    from wedsync_cli.webhooks import dispatch
 
     rt = ctx.obj
-    rows = []
-    for name, ep in dispatch.endpoints(rt).items():
-        st = state.endpoint_state(rt.store, name)
-        counts = {r["status"]: r["n"] for r in rt.store.query(
-            "SELECT status, COUNT(*) AS n FROM outbox WHERE kind = 'webhook' AND target = ? GROUP BY status", [name])}
-        rows.append({"name": name, "url": ep.url, "events": ep.events, "enabled": ep.enabled and not st["disabled_at"],
-                     "disabled_reason": st["disabled_reason"] or (None if ep.enabled else "enabled = false in the config"),
-                     "failing_since": st["failing_since"], "last_success_at": st["last_success_at"], "counts": counts})
+    rows = dispatch.endpoint_overview(rt)
     if as_json:
         emit_json({"endpoints": rows})
         return

@@ -18,8 +18,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from wedsync_cli.delivery.breaker import DEFAULT_THRESHOLD, WEDDING_DAY_THRESHOLD, Breaker
 from wedsync_cli.crashpoints import crash_point
+from wedsync_cli.delivery.breaker import DEFAULT_THRESHOLD, WEDDING_DAY_THRESHOLD, Breaker
 from wedsync_cli.delivery.outbox import LeaseLost, Outbox, OutboxItem
 from wedsync_cli.email.providers import (
     AMBIGUOUS,
@@ -376,6 +376,34 @@ def queue(rt, template: str, *, wedding_id: str | None = None, client_id: str | 
     if not created:
         _requeue_if_unsuppressed(rt, outbox, item_id)
     return item_id, created, msg, key
+
+
+@dataclass
+class SendNow:
+    item: OutboxItem
+    result: FlushResult | None   # None: nothing was delivered in this call (see ``held``)
+    held: str | None = None      # "lock_busy" (another run delivers it) | "already_queued" (never twice)
+
+
+def send_now(rt, template: str, *, wedding_id: str | None = None, client_id: str | None = None,
+             to: str | None = None) -> SendNow:
+    """`wedsync send TEMPLATE ...`: queue the message and deliver it at once (under the send lock).
+
+    The same message asked for twice is one outbox row: the second ask delivers nothing new."""
+    from wedsync_cli.errors import LockBusy
+
+    item_id, created, _msg, _key = queue(rt, template, wedding_id=wedding_id, client_id=client_id, to=to)
+    outbox = Outbox(rt.store, rt.clock)
+    result, held = None, None
+    if created or outbox.get(item_id).status in ("pending", "retry"):
+        try:
+            with rt.job_lock("send"):
+                result = flush_email(rt, ids=[item_id])
+        except LockBusy:
+            held = "lock_busy"
+    else:
+        held = "already_queued"
+    return SendNow(outbox.get(item_id), result, held)
 
 
 def _requeue_if_unsuppressed(rt, outbox: Outbox, item_id: int) -> None:

@@ -58,6 +58,20 @@ class Endpoint:
         return any(fnmatchcase(event_type, pat) for pat in self.events)
 
 
+def endpoint_overview(rt) -> list[dict[str, Any]]:
+    """`webhooks list`: each configured endpoint with its state (disabled and why, failing since,
+    last success) and its deliveries counted by outbox status."""
+    out = []
+    for name, ep in endpoints(rt).items():
+        st = state.endpoint_state(rt.store, name)
+        counts = {r["status"]: r["n"] for r in rt.store.query(
+            "SELECT status, COUNT(*) AS n FROM outbox WHERE kind = 'webhook' AND target = ? GROUP BY status", [name])}
+        out.append({"name": name, "url": ep.url, "events": ep.events, "enabled": ep.enabled and not st["disabled_at"],
+                    "disabled_reason": st["disabled_reason"] or (None if ep.enabled else "enabled = false in the config"),
+                    "failing_since": st["failing_since"], "last_success_at": st["last_success_at"], "counts": counts})
+    return out
+
+
 def endpoints(rt) -> dict[str, Endpoint]:
     """``[webhooks.<name>]`` tables as Endpoints (extra keys: retry_schedule, timeout, concurrency,
     disable_after_days)."""
