@@ -12,20 +12,6 @@ app = typer.Typer(help="Sign in to providers and manage the credentials kept in 
                   no_args_is_help=True)
 
 
-def _known_providers(rt) -> list[str]:
-    from wedsync_cli.secrets import SHAPES
-
-    names = list(SHAPES)
-    try:
-        cfg = rt.config
-    except Exception:  # noqa: BLE001 - status must still list what it can
-        return names
-    names += [f"webhook:{n}" for n in cfg.webhooks]
-    for src in list(cfg.inbound.get("sources", [])) if isinstance(cfg.inbound, dict) else []:
-        names.append(f"inbound:{src}")
-    return list(dict.fromkeys(names))
-
-
 @app.command("login")
 def login(
     ctx: typer.Context,
@@ -121,42 +107,12 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ):
     """Each provider: credential present, where stored, expiry (and with --check, whether it works)."""
-    from datetime import UTC, datetime
-
-    from wedsync_cli import registry
+    from wedsync_cli.auth_flows.status import credential_rows
     from wedsync_cli.cli.output import console, emit_json, table
-    from wedsync_cli.errors import EX_PARTIAL, NoKeyring, WedsyncError
+    from wedsync_cli.errors import EX_PARTIAL
 
     rt = ctx.obj
-    backend = rt.credentials.backend_name()
-    if backend == "none":
-        rt.credentials.get("probe")  # raises NoKeyring with the fix
-    rows = []
-    failed = False
-    for provider in _known_providers(rt):
-        try:
-            cred = rt.credentials.get(provider)
-        except NoKeyring:
-            raise
-        entry = {"provider": provider, "present": cred is not None, "stored_in": backend if cred else None,
-                 "expires_at": None, "expired": None, "check": None}
-        if cred and cred.get("expires_at"):
-            exp = datetime.fromtimestamp(float(cred["expires_at"]), UTC)
-            entry["expires_at"] = exp.isoformat(timespec="seconds")
-            entry["expired"] = exp <= rt.clock.now()
-        if check and cred is not None:
-            if provider in registry.REGISTRY["check"]:
-                try:
-                    detail = registry.load("check", provider)(rt, provider)
-                    entry["check"] = {"ok": True, "detail": detail}
-                except WedsyncError as exc:
-                    failed = True
-                    entry["check"] = {"ok": False, "detail": exc.sentence(), "exit_code": exc.exit_code}
-            else:
-                entry["check"] = {"ok": None, "detail": "no check available for this provider"}
-        if cred is not None or provider in _configured(rt):
-            rows.append(entry)
-    rt.flush_calls()
+    backend, rows, failed = credential_rows(rt, check=check)
     if as_json:
         emit_json({"backend": backend, "providers": rows})
     else:
@@ -174,26 +130,6 @@ def status(
         raise typer.Exit(EX_PARTIAL)
 
 
-def _configured(rt) -> set[str]:
-    """Providers the config uses, so a missing credential shows up as MISSING."""
-    try:
-        cfg = rt.config
-    except Exception:  # noqa: BLE001
-        return set()
-    used = {c.provider for c in cfg.calendars.values() if c.provider != "local"}
-    used |= {s.provider for s in cfg.sources.values() if s.provider != "csv"}
-    used |= {p for p in cfg.email.providers if p in ("resend", "sendgrid")}
-    used |= {f"webhook:{n}" for n in cfg.webhooks}
-    return used
-
-
-def _calendar_providers(rt) -> set[str]:
-    try:
-        return {c.provider for c in rt.config.calendars.values()}
-    except Exception:  # noqa: BLE001 - an unreadable config must not block deleting a credential
-        return set()
-
-
 @app.command("logout")
 def logout(
     ctx: typer.Context,
@@ -201,12 +137,13 @@ def logout(
     force: Annotated[bool, typer.Option("--force", help="Delete it even while the wedding-day protocol is active.")] = False,
 ):
     """Delete the stored credential. Example: wedsync auth logout google"""
+    from wedsync_cli.auth_flows.status import calendar_providers
     from wedsync_cli.cli.output import info
     from wedsync_cli.secrets import shape_for
 
     rt = ctx.obj
     shape_for(provider)
-    if provider in _calendar_providers(rt):
+    if provider in calendar_providers(rt):
         from wedsync_cli.wedding_day.decisions import require_force
 
         # Without it a calendar stops syncing: not on a wedding day unless forced.
