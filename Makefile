@@ -36,7 +36,7 @@ bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 lint: $(STAMP)
-	$(BIN)/ruff check wedsync_cli tests benchmarks
+	$(BIN)/ruff check wedsync_cli tests benchmarks scripts examples
 
 clean:
 	rm -rf $(VENV) $(DEMO) build *.egg-info .pytest_cache

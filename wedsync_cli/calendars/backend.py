@@ -176,7 +176,7 @@ class CalendarBackend(ABC):
         return cursor
 
     # -- misc ---------------------------------------------------------------------------------------
-    def check(self) -> None:
+    def check(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """One cheap authenticated call (``auth status --check``, ``health check``)."""
 
     @property
@@ -184,5 +184,5 @@ class CalendarBackend(ABC):
         rec = self.ctx.recorder
         return rec.requests(self.provider) if rec is not None else 0
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook
         pass

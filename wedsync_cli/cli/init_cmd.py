@@ -45,7 +45,7 @@ def init(
             cfg_file.unlink(missing_ok=True)
         raise
     ensure_private_dir(paths.state_dir)
-    app.store  # creates the state file (0600) and applies migrations
+    _ = app.store  # creates the state file (0600) and applies migrations
     if wrote:
         info(f"Wrote {cfg_file}", app.quiet)
     info(f"State: {paths.db_file}", app.quiet)
