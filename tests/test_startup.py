@@ -33,3 +33,19 @@ def test_help_imports_no_heavy_library():
 def test_import_help_imports_no_heavy_library():
     mods = imported_modules("import", "csv", "--help")
     assert sorted(m for m in mods if m.split(".")[0] in HEAVY + ("phonenumbers", "email_validator")) == []
+
+
+def test_cron_commands_import_only_what_they_use(tmp_path, monkeypatch):
+    """What cron runs every few minutes loads neither sqlite-utils (the state opens on plain
+    sqlite3 once migrated), nor the real click (typer vendors its own), nor other commands."""
+    monkeypatch.setenv("WEDSYNC_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WEDSYNC_CONFIG", str(tmp_path / "config.toml"))
+    (tmp_path / "config.toml").write_text('timezone = "Europe/London"\n')
+    imported_modules("status", "--json")  # the first run creates and migrates the state
+    for args in (("status", "--json"), ("send", "--flush"), ("wedding-day", "status", "--json")):
+        mods = imported_modules(*args)
+        assert "wedsync_cli.monitoring.status" in mods or args[0] == "send"  # it ran for real
+        unwanted = sorted(m for m in mods if m.split(".")[0] in ("sqlite_utils", "click", "rich", "jinja2")
+                          or m in ("wedsync_cli.cli.sync", "wedsync_cli.cli.auth", "wedsync_cli.cli.importing",
+                                   "wedsync_cli.calendars.engine", "wedsync_cli.sources.tave"))
+        assert unwanted == [], args

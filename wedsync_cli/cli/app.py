@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from typing import Annotated
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -19,7 +18,7 @@ EXIT_CODES_HELP = (
 )
 
 
-def _report(ctx: click.Context, exc: BaseException) -> int:
+def _report(ctx: typer.Context, exc: BaseException) -> int:
     from wedsync_cli.secrets import redact
 
     obj = ctx.obj
@@ -56,16 +55,71 @@ def _typer_flow_exceptions() -> tuple[type[BaseException], ...]:
 _TYPER_FLOW = _typer_flow_exceptions()
 
 
+def _flow_exceptions() -> tuple[type[BaseException], ...]:
+    """Typer's own, plus the real click's when something loaded it (typer no longer needs it,
+    and importing it costs ~10 ms on every run)."""
+    click = sys.modules.get("click")
+    if click is None:
+        return _TYPER_FLOW
+    return (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, *_TYPER_FLOW)
+
+
+# Commands in --help order: name -> (module, attribute, kind). A command's module is imported and
+# its click command built only when that command runs (or --help lists them all): building all
+# 28 commands' parameters from their annotations cost ~25 ms on every cron run.
+LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("wedsync_cli.cli.init_cmd", "init", "command"),
+    "sync": ("wedsync_cli.cli.sync", "sync", "command"),
+    "send": ("wedsync_cli.cli.send", "send", "command"),
+    "webhook-replay": ("wedsync_cli.cli.webhooks", "webhook_replay", "command"),
+    "status": ("wedsync_cli.cli.status", "status", "command"),
+    "auth": ("wedsync_cli.cli.auth", "app", "group"),
+    "import": ("wedsync_cli.cli.importing", "app", "group"),
+    "conflicts": ("wedsync_cli.cli.conflicts", "app", "group"),
+    "webhooks": ("wedsync_cli.cli.webhooks", "app", "group"),
+    "wedding-day": ("wedsync_cli.cli.wedding_day", "app", "group"),
+    "health": ("wedsync_cli.cli.health", "app", "group"),
+    "schedule": ("wedsync_cli.cli.schedule", "app", "group"),
+}
+
+
+def _build_command(name: str):
+    """The click command typer would have built for ``app.command(name)``/``app.add_typer``."""
+    from typer.main import get_command_from_info, get_group_from_info
+    from typer.models import CommandInfo, TyperInfo
+
+    module, attr, kind = LAZY_COMMANDS[name]
+    # __import__ (not importlib.import_module) so `python -X importtime` still reports it
+    target = getattr(__import__(module, fromlist=[attr]), attr)
+    settings = {"pretty_exceptions_short": app.pretty_exceptions_short, "rich_markup_mode": app.rich_markup_mode}
+    if kind == "command":
+        return get_command_from_info(CommandInfo(name=name, callback=target), **settings)
+    return get_group_from_info(TyperInfo(target, name=name), suggest_commands=app.suggest_commands, **settings)
+
+
 class WedsyncGroup(TyperGroup):
-    """Catches domain errors from any subcommand (CliRunner and the console script alike)."""
+    """Catches domain errors from any subcommand (CliRunner and the console script alike), and
+    builds only the subcommand that runs."""
 
     def list_commands(self, ctx):  # keep the order commands were added in, for --help
-        return list(self.commands)
+        return [*LAZY_COMMANDS, *(n for n in self.commands if n not in LAZY_COMMANDS)]
 
-    def invoke(self, ctx: click.Context):
+    def get_command(self, ctx, cmd_name):
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            self.commands[cmd_name] = _build_command(cmd_name)
+        return self.commands.get(cmd_name)
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in LAZY_COMMANDS:
+            # an unknown name: build them all so typer's "Did you mean ...?" sees every command
+            for name in LAZY_COMMANDS:
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)
+
+    def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, *_TYPER_FLOW):
+        except _flow_exceptions():
             raise
         except KeyboardInterrupt:
             sys.stderr.write("Interrupted; nothing half-written was kept. Rerun to continue.\n")
@@ -119,30 +173,4 @@ def root(
                             format="%(levelname)s %(name)s: %(message)s")
 
 
-# -- command registration: each module holds its own commands ------------------------------------
-from wedsync_cli.cli import (  # noqa: E402
-    auth,
-    conflicts,
-    health,
-    importing,
-    init_cmd,
-    schedule,
-    send,
-    status,
-    sync,
-    webhooks,
-    wedding_day,
-)
-
-app.command("init")(init_cmd.init)
-app.add_typer(auth.app, name="auth")
-app.add_typer(importing.app, name="import")
-app.command("sync")(sync.sync)
-app.add_typer(conflicts.app, name="conflicts")
-app.command("send")(send.send)
-app.command("webhook-replay")(webhooks.webhook_replay)
-app.add_typer(webhooks.app, name="webhooks")
-app.add_typer(wedding_day.app, name="wedding-day")
-app.command("status")(status.status)
-app.add_typer(health.app, name="health")
-app.add_typer(schedule.app, name="schedule")
+# Command registration: each module holds its own commands; LAZY_COMMANDS above names them.
