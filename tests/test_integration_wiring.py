@@ -9,36 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from tests import test_sync_cli
 from tests.calendars.helpers import edit_event, seed_wedding, set_status
 
-WEDNESDAY = "2026-11-25T10:00:00Z"  # no wedding near: the protocol is off
+# Fixtures shared with the sync CLI tests: a local calendar 'studio' (`setup(policy=...)`) and its state.
+setup, store = test_sync_cli.setup, test_sync_cli.store
+
+WEDNESDAY = "2026-11-25T10:00:00Z"  # no wedding near: the protocol is off (test_sync_cli's NOW)
 SATURDAY = "2026-11-28T12:00:00Z"  # Saturdays are protected by default
-
-
-@pytest.fixture
-def calendar(home, config_file, tmp_path, monkeypatch):
-    monkeypatch.setenv("WEDSYNC_NOW", WEDNESDAY)
-    folder = tmp_path / "calendar"
-    folder.mkdir()
-
-    def write(extra: str = "", policy: str = "newest") -> Path:
-        config_file.write_text(
-            'timezone = "Europe/London"\n'
-            f'[calendars.studio]\nprovider = "local"\ncalendar = "{folder}"\nconflicts = "{policy}"\n' + extra)
-        return folder
-
-    write()
-    return write
-
-
-@pytest.fixture
-def store(calendar, home):
-    from wedsync_cli.paths import Paths
-    from wedsync_cli.store import Store
-
-    s = Store(Paths.resolve().db_file)
-    yield s
-    s.close()
 
 
 def decisions(store, kind: str) -> list[dict]:
@@ -113,8 +91,8 @@ def test_send_flush_pings_and_observes_the_protocol_switch(cli, config_file, hom
 
 
 # -- destructive commands need --force during the protocol ------------------------------------------
-def test_conflicts_resolve_needs_force_on_a_wedding_day(cli, calendar, store, tmp_path, monkeypatch):
-    calendar(policy="manual")
+def test_conflicts_resolve_needs_force_on_a_wedding_day(cli, setup, store, tmp_path, monkeypatch):
+    setup(policy="manual")
     ev = seed_wedding(store)
     assert cli("sync").exit_code == 0
     path = tmp_path / "calendar" / f"{ev}@wedsync.ics"
