@@ -24,11 +24,12 @@ def sync(
     import contextlib
 
     from wedsync_cli.cli.output import emit_json, info
+    from wedsync_cli.monitoring.export import monitored_job
     from wedsync_cli.sync_runner import run_sync
 
     rt = ctx.obj
     # Start/finish pings, rollups and the wedding-day switch (a dry run touches none of it).
-    with contextlib.nullcontext() if dry_run else _monitored(rt):
+    with contextlib.nullcontext() if dry_run else monitored_job(rt, "sync"):
         runs = run_sync(rt, names or [], dry_run=dry_run, full=full)
         public = [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs]
         if as_json:
@@ -38,16 +39,6 @@ def sync(
             if dry_run:
                 info("Dry run: nothing was written.", rt.quiet)
         _exit_for(runs)
-
-
-def _monitored(rt):
-    import contextlib
-
-    try:
-        from wedsync_cli.monitoring.export import monitored_job
-    except ImportError:  # monitoring not installed: nothing to report to
-        return contextlib.nullcontext()
-    return monitored_job(rt, "sync")
 
 
 # -- output and exit code ---------------------------------------------------------------------------------
@@ -61,8 +52,11 @@ def _print_human(runs: list[dict[str, Any]], dry_run: bool) -> None:
     out.print(table("Sync (dry run: nothing written)" if dry_run else "Sync",
                     ["name", "kind", "provider", "status", "pulled", "pushed", "conflicts", "requests", "error"],
                     [[r["name"], r["kind"], r["provider"], r["status"], trio(r["pulled"]), trio(r["pushed"]),
-                      r["conflicts"], r["requests"], r["error"] or r.get("reason") or ""] for r in runs]))
+                      r["conflicts"], r["requests"], _short(r["error"] or r.get("reason") or "")] for r in runs]))
     for r in runs:
+        if r["error"] and _short(r["error"]) != r["error"]:
+            # The table cell is cut short so it stays one or two lines; the whole sentence is here.
+            out.print(f"{r['name']}: {r['error']}", markup=False)
         for p in r.get("plan") or []:
             out.print(f"  would {p['action']}: {p.get('title') or p.get('event_id')} ({r['name']})")
         for d in r.get("deferred") or []:
@@ -93,6 +87,12 @@ def _print_human(runs: list[dict[str, Any]], dry_run: bool) -> None:
 
 
 MAX_DOUBLE_BOOKING_LINES = 10
+
+
+def _short(text: str, limit: int = 48) -> str:
+    """An error's gist for a table cell: before its "Fix:" and any "(detail)", at most ``limit``."""
+    gist = text.split(" Fix:")[0].split(" (")[0].rstrip(". ")
+    return gist if len(gist) <= limit else gist[: limit - 1].rstrip() + "…"
 
 
 def _exit_for(runs: list[dict[str, Any]]) -> None:
