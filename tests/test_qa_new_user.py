@@ -66,3 +66,18 @@ def test_sync_lists_at_most_ten_double_bookings_and_counts_the_rest(cli, tmp_pat
     assert "... and 56 more double bookings" in human  # 12 same-day weddings = 66 pairs
     doubles = json.loads(cli("sync", "--json").stdout)["runs"][0]["double_bookings"]
     assert len(doubles) == 66
+
+
+def test_sync_table_keeps_a_failed_runs_error_short_and_prints_it_whole_below(cli, config_file, tmp_path):
+    # An 80-column table squeezed a provider's error into a 30-line-tall cell.
+    missing = tmp_path / "exports" / "clients-from-the-crm-export-folder.csv"
+    config_file.write_text(f'timezone = "Europe/London"\n[sources.crm]\nprovider = "csv"\npath = "{missing}"\n',
+                           encoding="utf-8")
+    r = cli("sync", env={"COLUMNS": "80"})
+    assert r.exit_code == 65
+    assert "Traceback" not in r.stderr
+    error = json.loads(cli("sync", "--json").stdout)["runs"][0]["error"]
+    assert str(missing) in error
+    assert f"crm: {error}\n" in r.stdout  # the whole sentence on one line (paths intact), under the table
+    table_lines = [line for line in r.stdout.splitlines() if line.startswith("│")]
+    assert len(table_lines) <= 6

@@ -56,7 +56,7 @@ def _print_human(runs: list[dict[str, Any]], dry_run: bool) -> None:
     for r in runs:
         if r["error"] and _short(r["error"]) != r["error"]:
             # The table cell is cut short so it stays one or two lines; the whole sentence is here.
-            out.print(f"{r['name']}: {r['error']}", markup=False)
+            out.print(f"{r['name']}: {r['error']}", markup=False, soft_wrap=True)
         for p in r.get("plan") or []:
             out.print(f"  would {p['action']}: {p.get('title') or p.get('event_id')} ({r['name']})")
         for d in r.get("deferred") or []:
