@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, time
+from functools import lru_cache
 
 _ISO = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[T ].*)?")
 _COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})")
@@ -82,6 +83,7 @@ def decide_order(values) -> tuple[str | None, int, int]:
     return None, dmy, mdy
 
 
+@lru_cache(maxsize=65536)  # pure; vendors' files repeat names, dates and times a lot
 def parse_date(text: str | None, order: str | None) -> date | None:
     """'' -> None; impossible -> BadDate; numeric and ambiguous without ``order`` -> AmbiguousDate."""
     if text is None:
@@ -123,6 +125,7 @@ def parse_date(text: str | None, order: str | None) -> date | None:
 _TIME = re.compile(r"(\d{1,2})(?:[:.h](\d{2}))?(?::(\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?")
 
 
+@lru_cache(maxsize=4096)
 def parse_time(text: str | None) -> time | None:
     """'14:00', '2pm', '2:30 PM', '14.30', '14h30' -> time; '' -> None; nonsense -> BadDate."""
     if text is None:

@@ -174,8 +174,14 @@ def wedding_day_fields(day: date, tz: str, start_time=None, end_time=None, locat
                        title: str | None = None, external_id: str | None = None) -> dict[str, Any]:
     """``wedding_day_event`` as a plain dict (for sources that validate a whole record in one call)."""
     base = {"kind": "wedding", "tz": tz, "location": location, "title": title, "external_id": external_id}
+    all_day, start, end = _day_span(day, tz, start_time, end_time)
+    return {**base, "all_day": all_day, "start": start, "end": end}
+
+
+@lru_cache(maxsize=65536)  # a 100k-row file has a few thousand distinct (day, times)
+def _day_span(day: date, tz: str, start_time, end_time) -> tuple[bool, date | datetime, date | datetime]:
     if start_time is None:
-        return {**base, "all_day": True, "start": day, "end": day + timedelta(days=1)}
+        return True, day, day + timedelta(days=1)
     zone = _zone(tz)
     start = datetime.combine(day, start_time, tzinfo=zone)
     if end_time is None:
@@ -184,7 +190,7 @@ def wedding_day_fields(day: date, tz: str, start_time=None, end_time=None, locat
         end = datetime.combine(day, end_time, tzinfo=zone)
         if end <= start:
             end = datetime.combine(day + timedelta(days=1), end_time, tzinfo=zone)
-    return {**base, "all_day": False, "start": start, "end": end}
+    return False, start, end
 
 
 class ImportEngine:
