@@ -81,3 +81,21 @@ def test_sync_table_keeps_a_failed_runs_error_short_and_prints_it_whole_below(cl
     assert f"crm: {error}\n" in r.stdout  # the whole sentence on one line (paths intact), under the table
     table_lines = [line for line in r.stdout.splitlines() if line.startswith("│")]
     assert len(table_lines) <= 6
+
+
+def test_output_piped_into_a_closed_reader_stops_quietly(cli_subprocess):
+    # `wedsync status --json | head -1` used to print "unexpected error (BrokenPipeError ...)", exit 1.
+    import os
+    import subprocess
+    import sys
+
+    from tests.support.cli import ROOT
+
+    env = {**os.environ, **cli_subprocess.env, "PYTHONPATH": str(ROOT)}
+    for args in (["status", "--json"], ["schedule", "install", "--cron", "--dry-run"]):
+        p = subprocess.Popen([sys.executable, "-m", "wedsync_cli", *args], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p.stdout.close()  # the reader is gone before the first line is written
+        err = p.stderr.read().decode()
+        assert p.wait(timeout=60) == 141, err
+        assert err == ""

@@ -124,6 +124,12 @@ class WedsyncGroup(TyperGroup):
         except KeyboardInterrupt:
             sys.stderr.write("Interrupted; nothing half-written was kept. Rerun to continue.\n")
             ctx.exit(130)
+        except BrokenPipeError:
+            # `wedsync ... | head` closed our stdout: stop quietly like any Unix filter (128 + SIGPIPE).
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(141)
         except WedsyncError as exc:
             ctx.exit(_report(ctx, exc))
         except Exception as exc:  # noqa: BLE001 - the promise is: never a traceback unless -v
