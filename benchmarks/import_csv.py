@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -55,10 +56,24 @@ def generate(path: Path, rows: int, seed: int = 7) -> None:
             ])
 
 
-def run(cmd: list[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess]:
+@dataclass
+class Usage:
+    cpu: float = 0.0     # user + system seconds of the child (less sensitive to a busy machine)
+    peak_mb: float = 0.0  # maximum resident set size
+
+
+def run(cmd: list[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess, Usage]:
+    """Wall time, output and the child's own CPU time and peak memory (os.wait4's rusage)."""
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    return time.perf_counter() - t0, p
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err)
+        _, status, ru = os.wait4(proc.pid, 0)
+        dt = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        p = subprocess.CompletedProcess(cmd, proc.returncode, out.read().decode(), err.read().decode())
+    return dt, p, Usage(ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024)
 
 
 def main() -> None:
@@ -75,6 +90,7 @@ def main() -> None:
         ours: list[float] = []
         theirs: list[float] = []
         reimport: list[float] = []
+        use: dict[str, list[Usage]] = {"ours": [], "theirs": [], "again": []}
         for rnd in range(args.rounds):
             home = work / f"home{rnd}"
             cfg = work / "config.toml"
@@ -84,33 +100,47 @@ def main() -> None:
             order = ["ours", "theirs"] if rnd % 2 == 0 else ["theirs", "ours"]
             for which in order:
                 if which == "ours":
-                    dt, p = run([sys.executable, "-m", "wedsync_cli", "import", "csv", str(src), "--json"], env)
+                    dt, p, u = run([sys.executable, "-m", "wedsync_cli", "import", "csv", str(src), "--json"], env)
                     if p.returncode != 0:
                         sys.exit(f"wedsync import failed ({p.returncode}): {p.stderr[-500:]}")
                     doc = json.loads(p.stdout)
                     ours.append(dt)
-                    print(f"round {rnd + 1}: wedsync import csv      {dt:6.2f} s  created={doc['created']} "
-                          f"updated={doc['updated']} unchanged={doc['unchanged']} rejected={doc['rejected']}")
+                    use["ours"].append(u)
+                    print(f"round {rnd + 1}: wedsync import csv      {dt:6.2f} s  (cpu {u.cpu:5.2f} s, peak {u.peak_mb:4.0f} MB)"
+                          f"  created={doc['created']} updated={doc['updated']} unchanged={doc['unchanged']} "
+                          f"rejected={doc['rejected']}")
                 else:
                     db = work / f"su{rnd}.db"
-                    dt, p = run([str(BIN / "sqlite-utils"), "upsert", str(db), "clients", str(src), "--csv",
-                                 "--pk", "ID"], env)
+                    dt, p, u = run([str(BIN / "sqlite-utils"), "upsert", str(db), "clients", str(src), "--csv",
+                                    "--pk", "ID"], env)
                     if p.returncode != 0:
                         sys.exit(f"sqlite-utils failed: {p.stderr[-500:]}")
                     theirs.append(dt)
-                    print(f"round {rnd + 1}: sqlite-utils upsert --csv {dt:6.2f} s")
-            dt, p = run([sys.executable, "-m", "wedsync_cli", "import", "csv", str(src), "--json"], env)
+                    use["theirs"].append(u)
+                    print(f"round {rnd + 1}: sqlite-utils upsert --csv {dt:6.2f} s  (cpu {u.cpu:5.2f} s, peak {u.peak_mb:4.0f} MB)")
+            dt, p, u = run([sys.executable, "-m", "wedsync_cli", "import", "csv", str(src), "--json"], env)
+            if p.returncode != 0:
+                sys.exit(f"wedsync re-import failed ({p.returncode}): {p.stderr[-500:]}")
             doc = json.loads(p.stdout)
             reimport.append(dt)
-            print(f"round {rnd + 1}: wedsync re-import (all unchanged={doc['unchanged']}) {dt:6.2f} s")
+            use["again"].append(u)
+            print(f"round {rnd + 1}: wedsync re-import       {dt:6.2f} s  (cpu {u.cpu:5.2f} s, peak {u.peak_mb:4.0f} MB)"
+                  f"  unchanged={doc['unchanged']}")
             shutil.rmtree(home, ignore_errors=True)
         m_ours, m_theirs = statistics.median(ours), statistics.median(theirs)
         print()
         print(f"rows: {args.rows}   rounds: {args.rounds}")
         print(f"median wedsync import csv:        {m_ours:.2f} s ({args.rows / m_ours:,.0f} rows/s)")
         print(f"median sqlite-utils upsert --csv: {m_theirs:.2f} s ({args.rows / m_theirs:,.0f} rows/s)")
-        print(f"median wedsync re-import:         {statistics.median(reimport):.2f} s")
+        print(f"median wedsync re-import:         {statistics.median(reimport):.2f} s "
+              f"({statistics.median(reimport) / m_ours:.2f} of a first import)")
         print(f"ratio wedsync / sqlite-utils:     {m_ours / m_theirs:.2f} (goal <= 1.0)")
+        cpu = {k: statistics.median(x.cpu for x in v) for k, v in use.items()}
+        peak = {k: max(x.peak_mb for x in v) for k, v in use.items()}
+        print(f"median CPU (user+sys): wedsync {cpu['ours']:.2f} s, sqlite-utils {cpu['theirs']:.2f} s, "
+              f"re-import {cpu['again']:.2f} s; CPU ratio {cpu['ours'] / cpu['theirs']:.2f}")
+        print(f"peak memory: wedsync {peak['ours']:.0f} MB, re-import {peak['again']:.0f} MB, "
+              f"sqlite-utils {peak['theirs']:.0f} MB")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
