@@ -99,3 +99,19 @@ def test_output_piped_into_a_closed_reader_stops_quietly(cli_subprocess):
         err = p.stderr.read().decode()
         assert p.wait(timeout=60) == 141, err
         assert err == ""
+
+
+def test_mapping_that_names_a_column_the_file_lacks_is_refused(cli, tmp_path, home):
+    # A typo in --mapping was ignored silently: the import ran on the automatic names (exit 0).
+    csv = tmp_path / "c.csv"
+    csv.write_text("Who,Contact,Big Day\nJane & John Smith,jane@example.com,2027-06-25\n", encoding="utf-8")
+    mapping = tmp_path / "columns.toml"
+    mapping.write_text('name = "Who"\nemail = "Contact"\ndate = "Big Dya"\n', encoding="utf-8")
+    r = cli("import", "csv", str(csv), "--mapping", str(mapping))
+    assert r.exit_code == 65
+    assert "'Big Dya'" in r.stderr and "date" in r.stderr and "Fix:" in r.stderr
+    day = cli("wedding-day", "status", "--date", "2027-06-25", "--json")
+    assert json.loads(day.stdout)["weddings"] == []  # nothing was imported
+    mapping.write_text('name = "Who"\nemail = "Contact"\ndate = ["Big Dya", "Big Day"]\n', encoding="utf-8")
+    ok = cli("import", "csv", str(csv), "--mapping", str(mapping), "--json")
+    assert ok.exit_code == 0 and json.loads(ok.stdout)["created"] == 1

@@ -238,6 +238,20 @@ def load_mapping(path: str | Path) -> dict[str, list[str]]:
     return out
 
 
+def check_mapping_columns(mapping: str | Path, headers: list[str]) -> None:
+    """A --mapping entry none of whose columns is in the file is a typo, not "use the automatic
+    names": refuse it before anything is imported rather than import without that field."""
+    from wedsync_cli.transform.headers import norm_header
+
+    present = {norm_header(h) for h in headers}
+    for field, names in load_mapping(mapping).items():
+        if not any(norm_header(n) in present for n in names):
+            shown = ", ".join(headers[:8]) + (" ..." if len(headers) > 8 else "")
+            raise DataError(f"Mapping file {mapping} maps {field} to {' or '.join(map(repr, names))}, "
+                            f"but the CSV file has no such column (its columns are: {shown})",
+                            fix=f"correct the column name for {field} in {mapping}")
+
+
 def explicit_columns(mapping: str | Path | None, preset: str | None) -> dict[str, list[str]]:
     from wedsync_cli.transform.presets import PRESETS, preset_names
 
@@ -462,6 +476,8 @@ def import_csv(rt, path: str | Path, opts: CsvOptions, *, dry_run: bool = False,
     with paused_gc():
         table = read_table(path, opts.encoding)
     source = opts.source or f"csv:{table.path.stem}"
+    if opts.mapping:
+        check_mapping_columns(opts.mapping, table.headers)
     conv = RowConverter(table, source=source, timezone=cfg.timezone, region=cfg.phone_region,
                         explicit=explicit_columns(opts.mapping, opts.preset),
                         date_order=opts.date_order or cfg.date_order)
