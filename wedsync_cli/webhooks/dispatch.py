@@ -15,15 +15,17 @@ from __future__ import annotations
 import json
 import random
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wedsync_cli.clock import iso
 from wedsync_cli.webhooks import state
 from wedsync_cli.webhooks.signing import message_id_for, signed_headers
+
+if TYPE_CHECKING:  # imported where used: `status` and an idle `send --flush` need no pool (~8 ms)
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 KIND = "webhook"
 CURSOR_KEY = "domain_events:webhooks"
@@ -270,6 +272,8 @@ def flush(rt, *, limit: int | None = None, only: list[str] | None = None, rng: r
             result["skipped"][ep.name] = (f"no signing secret: store one with `wedsync auth set webhook:{ep.name}`")
             result["missing_secret"].append(ep.name)
             continue
+        from concurrent.futures import ThreadPoolExecutor
+
         lanes[ep.name] = _Lane(ep, cred["secret"], http_client(ep),
                                ThreadPoolExecutor(ep.concurrency, thread_name_prefix=f"webhook-{ep.name}"))
 
@@ -290,6 +294,8 @@ def flush(rt, *, limit: int | None = None, only: list[str] | None = None, rng: r
                     futures[lane.pool.submit(_work, lane, item, clock)] = name
             if not futures:
                 break
+            from concurrent.futures import FIRST_COMPLETED, wait
+
             done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
             for fut in done:  # one commit per outcome: a kill -9 repeats as little as possible
                 name = futures.pop(fut)
