@@ -115,3 +115,20 @@ def test_mapping_that_names_a_column_the_file_lacks_is_refused(cli, tmp_path, ho
     mapping.write_text('name = "Who"\nemail = "Contact"\ndate = ["Big Dya", "Big Day"]\n', encoding="utf-8")
     ok = cli("import", "csv", str(csv), "--mapping", str(mapping), "--json")
     assert ok.exit_code == 0 and json.loads(ok.stdout)["created"] == 1
+
+
+def test_a_quote_never_closed_is_refused_instead_of_swallowing_the_rows_after_it(cli, tmp_path):
+    # The lenient csv reader folded every line after an open quote into one cell: rows vanished
+    # and a garbage client was created, with exit 0.
+    csv = tmp_path / "c.csv"
+    csv.write_text('Name,Email,Wedding Date\nA & B One,a@example.com,2027-06-01\n'
+                   '"Broken & Quote,b@example.com,2027-06-02\nC & D Two,c@example.com,2027-06-03\n', encoding="utf-8")
+    r = cli("import", "csv", str(csv))
+    assert r.exit_code == 65
+    assert "line 3" in r.stderr and "quote" in r.stderr and "Fix:" in r.stderr
+    day = cli("wedding-day", "status", "--date", "2027-06-01", "--json")
+    assert json.loads(day.stdout)["weddings"] == []  # nothing half-written
+    # A properly quoted multi-line note on the last row is fine.
+    csv.write_text('Name,Email,Wedding Date,Notes\nA & B One,a@example.com,2027-06-01,"two\nlines, ok"\n',
+                   encoding="utf-8")
+    assert cli("import", "csv", str(csv)).exit_code == 0

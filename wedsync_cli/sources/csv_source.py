@@ -65,13 +65,28 @@ class CsvTable:
 
 def _parse_rows(p: Path, text: str, delimiter: str, line_offset: int) -> Iterator[tuple[int, list[str]]]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    last: tuple[int, list[str]] | None = None
     try:
+        previous = 0
         for cells in reader:
             if any(c.strip() for c in cells):
+                last = (previous + 1 + line_offset, cells)
                 yield reader.line_num + line_offset, cells
+            previous = reader.line_num
     except csv.Error as exc:
         raise DataError(f"CSV file {p} is malformed near line {reader.line_num} ({exc})",
                         fix="check that line's quotes, or re-export the file") from None
+    if last is not None and any("\n" in c or "\r" in c for c in last[1]):
+        # A quote never closed swallows every line after it into one cell, and the lenient reader
+        # says nothing: the rows after it would silently vanish. Only the strict reader tells.
+        try:
+            for _ in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True):
+                pass
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                raise DataError(f"CSV file {p} has a quote opened on line {last[0]} that is never closed, "
+                                "so every line after it would be read as one cell",
+                                fix="close or remove that quote, then import the file again") from None
 
 
 @dataclass
