@@ -670,7 +670,8 @@ class ImportEngine:
                f"VALUES ({', '.join('?' * (len(CLIENT_FIELDS) + 4))})",
                [(c["id"], *_db_values(c, CLIENT_FIELDS), c["content_hash"], now, now) for c in self._new_clients])
         if self._new_keys:
-            ex("INSERT OR IGNORE INTO client_keys(key, client_id) VALUES (?, ?)", self._new_keys)
+            # In key order: neighbouring inserts land on the same index pages (emails are random).
+            ex("INSERT OR IGNORE INTO client_keys(key, client_id) VALUES (?, ?)", sorted(self._new_keys))
         if self._new_weddings:
             ex("INSERT INTO weddings(id, client_id, date, venue, status, source, external_id, extra, content_hash, "
                "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
