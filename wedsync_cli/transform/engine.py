@@ -210,8 +210,9 @@ class ImportEngine:
         report = ImportReport(source=self.source, dry_run=self.dry_run)
         self._reset()
         # A bigger page cache for this connection: random-id inserts into six tables and their
-        # indexes otherwise spill pages to the WAL mid-transaction (measured: ~2x slower at 100k).
-        self.store.execute("PRAGMA cache_size = -131072")
+        # indexes otherwise spill pages to the WAL mid-transaction (measured: ~2x slower at 100k
+        # with the 2 MB default). 32 MB is as fast as 128 MB at 100k rows and peaks ~110 MB lower.
+        self.store.execute("PRAGMA cache_size = -32768")
         try:
             with paused_gc(), self.store.transaction():
                 for chunk in _chunks(items, CHUNK):
