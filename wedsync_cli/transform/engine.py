@@ -170,6 +170,13 @@ def wedding_day_event(day: date, tz: str, start_time=None, end_time=None, locati
     return EventData(**wedding_day_fields(day, tz, start_time, end_time, location, title, external_id))
 
 
+@lru_cache(maxsize=4096)
+def _all_day_event(day: date, tz: str, location: str | None) -> EventData:
+    """The engine's default all-day wedding event, validated once per (day, zone, venue): half the
+    rows of a typical file need one, and the engine only reads it."""
+    return wedding_day_event(day, tz, location=location)
+
+
 def wedding_day_fields(day: date, tz: str, start_time=None, end_time=None, location: str | None = None,
                        title: str | None = None, external_id: str | None = None) -> dict[str, Any]:
     """``wedding_day_event`` as a plain dict (for sources that validate a whole record in one call)."""
@@ -571,7 +578,7 @@ class ImportEngine:
         day = date.fromisoformat(wedding["date"])
         current = next((e for e in self.events[wedding["id"]] if e["kind"] == "wedding" and not e["deleted"]), None)
         if current is None or current["all_day"]:
-            return wedding_day_event(day, self.timezone, location=wedding["venue"])
+            return _all_day_event(day, self.timezone, wedding["venue"])
         start = datetime.fromisoformat(current["start"])
         if start.date() == day:
             return None
@@ -716,11 +723,14 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
         yield buf
 
 
+_PERSON_COLS = {prefix: tuple(f"{prefix}_{f}" for f in ("first", "last", "email", "phone")) for prefix in ("p1", "p2")}
+
+
 def _person_cols(prefix: str, p: Person | None) -> dict[str, Any]:
+    first, last, email, phone = _PERSON_COLS[prefix]
     if p is None:
-        return {f"{prefix}_first": None, f"{prefix}_last": None, f"{prefix}_email": None, f"{prefix}_phone": None}
-    return {f"{prefix}_first": p.first, f"{prefix}_last": p.last,
-            f"{prefix}_email": p.email.strip().lower() if p.email else None, f"{prefix}_phone": p.phone}
+        return {first: None, last: None, email: None, phone: None}
+    return {first: p.first, last: p.last, email: p.email.strip().lower() if p.email else None, phone: p.phone}
 
 
 def _person_of(c: dict, prefix: str) -> Person:
