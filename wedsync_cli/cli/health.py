@@ -22,7 +22,7 @@ def check(
     doc = run_health_check(rt)
     if as_json:
         emit_json(doc)
-    else:
+    elif not rt.quiet:  # --quiet (cron, every 5 minutes): only the error sentence, if any
         out = console()
         if doc["probes"]:
             out.print(_table("Probes", ["provider", "result", "detail", "ms"], [
