@@ -98,7 +98,9 @@ class Store:
                 for s in sets:
                     s.apply(self.db)
         if fingerprint:
-            self.conn.execute(f"PRAGMA user_version = {int(fingerprint)}")
+            # Only an optimisation: a state we may not write to still opens, checked in full.
+            with contextlib.suppress(sqlite3.OperationalError):
+                self.conn.execute(f"PRAGMA user_version = {int(fingerprint)}")
 
     # -- transactions --------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -139,7 +141,7 @@ class Store:
         return self.conn.execute(sql, params)
 
     def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
-        cur = self.conn.execute(sql, params)
+        cur = self.conn.execute(sql, () if params is None else params)
         if cur.description is None:
             return []
         names = [d[0] for d in cur.description]
