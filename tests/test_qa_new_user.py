@@ -132,3 +132,32 @@ def test_a_quote_never_closed_is_refused_instead_of_swallowing_the_rows_after_it
     csv.write_text('Name,Email,Wedding Date,Notes\nA & B One,a@example.com,2027-06-01,"two\nlines, ok"\n',
                    encoding="utf-8")
     assert cli("import", "csv", str(csv)).exit_code == 0
+
+
+def test_webhook_replay_of_an_unknown_or_filtered_out_id_exits_2(cli, config_file, tmp_path):
+    # `webhook-replay --id <typo>` answered "Matched 0" with exit 0, as if nothing needed replaying.
+    from tests.standins.webhook_receiver import WebhookReceiver
+
+    rx = WebhookReceiver().start()
+    try:
+        config_file.write_text(f'[webhooks.zap]\nurl = "{rx.url("zap")}"\nevents = ["client.*"]\nallow_private = true\n',
+                               encoding="utf-8")
+        secret = '{"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}'
+        assert cli("auth", "set", "webhook:zap", "--from-file", "-", input=secret).exit_code == 0
+        csv = tmp_path / "c.csv"
+        csv.write_text("Name,Email,Wedding Date\nJane & John Smith,jane@example.com,2027-06-25\n", encoding="utf-8")
+        assert cli("import", "csv", str(csv)).exit_code == 0
+        rx.always("zap", 200)
+        assert cli("send", "--flush").exit_code == 0
+        wid = rx.ids("zap")[0]
+
+        r = cli("webhook-replay", "--id", "msg_not_a_real_id")
+        assert r.exit_code == 2 and "msg_not_a_real_id" in r.stderr and "webhooks deliveries" in r.stderr
+        r = cli("webhook-replay", "--id", wid, "--status", "failed")
+        assert r.exit_code == 2 and "is delivered" in r.stderr and "drop --status" in r.stderr
+        assert len(rx.ids("zap")) == 1  # nothing was sent by either
+        ok = cli("webhook-replay", "--id", wid, "--json")  # an id alone forces the resend
+        assert ok.exit_code == 0 and json.loads(ok.stdout)["succeeded"] == 1
+        assert rx.ids("zap") == [wid, wid]
+    finally:
+        rx.stop()

@@ -76,6 +76,17 @@ def webhook_replay(
     run = rp.replay_inbound if inbound else rp.replay
     preview = run(rt, f, dry_run=True)
     matched = preview["matched"]
+    if id_ and not inbound and not matched:
+        # A mistyped id must not look like "nothing needed replaying".
+        found = rp.select_deliveries(rt.store, rp.Filters(ids=list(id_)), statuses=())
+        if not found:
+            raise UsageError(f"No outbound webhook delivery has the id {', '.join(id_)}",
+                             fix="find ids (number or msg_...) with `wedsync webhooks deliveries`")
+        states = ", ".join(sorted({d["status"] for d in found}))
+        raise UsageError(f"Delivery {', '.join(id_)} is {states}, which "
+                         + (f"--status {status.value} leaves out" if status else "is not replayable (still queued)"),
+                         fix="drop --status to replay it whatever its state" if status
+                         else "see it with `wedsync webhooks show ID`; `wedsync send --flush` delivers queued ones")
     if not dry_run and matched > CONFIRM_ABOVE and not yes and rt.interactive and not as_json:
         what = "stored inbound events" if inbound else "deliveries"
         if not typer.confirm(f"Replay {matched} {what}?", default=False, err=True):
