@@ -161,3 +161,22 @@ def test_webhook_replay_of_an_unknown_or_filtered_out_id_exits_2(cli, config_fil
         assert rx.ids("zap") == [wid, wid]
     finally:
         rx.stop()
+
+
+def test_a_renamed_couple_renames_the_events_of_their_other_weddings(cli, tmp_path, home):
+    # "Jane Smith" (one wedding) later imported as "Jane & John Smith" with another date: the
+    # first wedding's calendar event kept saying "Wedding: Jane Smith".
+    assert cli("init", "--timezone", "Europe/London").exit_code == 0
+    first = tmp_path / "first.csv"
+    first.write_text("Name,Email,Wedding Date\nJane Smith,jane@example.com,2027-06-12\n", encoding="utf-8")
+    later = tmp_path / "later.csv"
+    later.write_text("Name,Email,Wedding Date\nJane & John Smith,jane@example.com,2027-07-12\n", encoding="utf-8")
+    assert cli("import", "csv", str(first)).exit_code == 0
+    assert cli("sync").exit_code == 0
+    assert cli("import", "csv", str(later)).exit_code == 0
+    r = cli("sync", "--json")
+    assert json.loads(r.stdout)["runs"][0]["pushed"] == {"created": 1, "updated": 1, "deleted": 0}
+    titles = sorted(line for f in (home / "default" / "calendars" / "studio").glob("*.ics")
+                    for line in f.read_text(encoding="utf-8").splitlines() if line.startswith("SUMMARY"))
+    assert titles == ["SUMMARY:Wedding: Jane & John Smith"] * 2
+    assert json.loads(cli("import", "csv", str(later), "--json").stdout)["unchanged"] == 1

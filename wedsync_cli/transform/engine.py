@@ -505,12 +505,15 @@ class ImportEngine:
             changed["extra"] = extra
         if not changed:
             return False
+        old_name = c["display_name"]
         c.update(changed)
         c["kind"] = "couple" if (c["p2_first"] or c["p2_last"] or c["p2_email"] or c["p2_phone"]) else "single"
         c["display_name"] = couple_name(_person_of(c, "p1"), _person_of(c, "p2") if c["kind"] == "couple" else None)
         new_hash = _client_hash(c)
         if new_hash == c["content_hash"]:
             return False
+        if c["display_name"] != old_name:
+            self._retitle_events(c, old_name)
         c["content_hash"] = new_hash
         if c["id"] not in self._pending:
             self._updates.append((
@@ -519,6 +522,25 @@ class ImportEngine:
         self._emit("client.updated", {"client_id": c["id"], "source": self.source,
                                       "changed": {k: (c[k] if k != "extra" else c["extra"]) for k in changed}})
         return True
+
+    def _retitle_events(self, c: dict, old_name: str) -> None:
+        """A renamed couple (a partner added, a name corrected) renames the events titled after
+        them on every one of their weddings, not only the row's; a title set by hand (in a
+        calendar or the CRM) is not ours to change and stays."""
+        for w in self.weddings.get(c["id"], []):
+            for e in self.events.get(w["id"], []):
+                if e["deleted"] or e["title"] != event_title({"display_name": old_name}, e["kind"]):
+                    continue
+                e["title"] = event_title(c, e["kind"])
+                e["content_hash"] = _event_hash(e)
+                if e["id"] not in self._pending:
+                    e["version"] += 1  # calendars sync by version
+                    self._updates.append((
+                        f"UPDATE events SET {', '.join(f'{f} = ?' for f in EVENT_FIELDS)}, version = ?, "
+                        "content_hash = ?, updated_at = ? WHERE id = ?",
+                        [*(e[f] for f in EVENT_FIELDS), e["version"], e["content_hash"], self.now, e["id"]]))
+                self._emit("event.updated", {"event_id": e["id"], "wedding_id": w["id"], "client_id": c["id"],
+                                             "source": self.source, "changed": {"title": e["title"]}})
 
     # -- weddings ------------------------------------------------------------------------------
     def _upsert_wedding(self, client: dict, data: WeddingData, source: str) -> tuple[dict, bool, bool]:
