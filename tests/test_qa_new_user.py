@@ -180,3 +180,22 @@ def test_a_renamed_couple_renames_the_events_of_their_other_weddings(cli, tmp_pa
                     for line in f.read_text(encoding="utf-8").splitlines() if line.startswith("SUMMARY"))
     assert titles == ["SUMMARY:Wedding: Jane & John Smith"] * 2
     assert json.loads(cli("import", "csv", str(later), "--json").stdout)["unchanged"] == 1
+
+
+def test_status_cells_with_emoji_punctuation_or_a_note_are_understood(cli, tmp_path, runtime):
+    # "Booked ✅" and friends were rejected as unknown statuses.
+    csv = tmp_path / "c.csv"
+    csv.write_text("Name,Email,Wedding Date,Status\n"
+                   "A & B One,a@example.com,2027-06-01,Booked ✅\n"
+                   "C & D Two,c@example.com,2027-06-02,Booked (deposit paid)\n"
+                   "E & F Three,e@example.com,2027-06-03,Closed - Lost\n"
+                   "G & H Four,g@example.com,2027-06-04,Inquiry!\n"
+                   "I & J Five,i@example.com,2027-06-05,maybe later\n", encoding="utf-8")
+    r = cli("import", "csv", str(csv), "--json")
+    assert r.exit_code == 1
+    doc = json.loads(r.stdout)
+    assert (doc["created"], doc["rejected"]) == (4, 1)
+    assert "maybe later" in doc["rejects"][0]["reason"]
+    rows = runtime.store.query("SELECT w.date, w.status FROM weddings w ORDER BY w.date")
+    assert [(r["date"], r["status"]) for r in rows] == [
+        ("2027-06-01", "booked"), ("2027-06-02", "booked"), ("2027-06-03", "cancelled"), ("2027-06-04", "lead")]

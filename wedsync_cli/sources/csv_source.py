@@ -441,7 +441,9 @@ class RowConverter:
             return reject(f"unreadable date ({exc})")
         status_cell = get("status")
         if status_cell:
-            status = STATUS_WORDS.get(" ".join(status_cell.lower().replace("-", " ").replace("_", " ").split()))
+            # "Booked ✅", "Booked!", "Booked (deposit paid)": the words decide, then the first word.
+            words = re.sub(r"[\W_]+", " ", status_cell.lower()).split()
+            status = STATUS_WORDS.get(" ".join(words)) or (STATUS_WORDS.get(words[0]) if words else None)
             if status is None:
                 return reject(f"unknown status {status_cell!r} (use lead, booked, completed or cancelled)")
         else:
