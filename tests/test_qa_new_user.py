@@ -199,3 +199,14 @@ def test_status_cells_with_emoji_punctuation_or_a_note_are_understood(cli, tmp_p
     rows = runtime.store.query("SELECT w.date, w.status FROM weddings w ORDER BY w.date")
     assert [(r["date"], r["status"]) for r in rows] == [
         ("2027-06-01", "booked"), ("2027-06-02", "booked"), ("2027-06-03", "cancelled"), ("2027-06-04", "lead")]
+
+
+def test_a_date_cell_saved_as_a_spreadsheet_serial_number_is_read(cli, tmp_path, runtime):
+    # A "General"-formatted date column exports as 46568; it was rejected as an unreadable date.
+    csv = tmp_path / "c.csv"
+    csv.write_text("Name,Email,Wedding Date\nA & B One,a@example.com,46568\nC & D Two,c@example.com,25/06/2027\n",
+                   encoding="utf-8")
+    r = cli("import", "csv", str(csv), "--json")
+    assert r.exit_code == 0, r.stderr
+    rows = runtime.store.query("SELECT date FROM weddings ORDER BY date")
+    assert [row["date"] for row in rows] == ["2027-06-25", "2027-06-30"]

@@ -10,7 +10,7 @@ way (25/06/2027 is day-first), or given by ``--date-order`` / config ``date_orde
 from __future__ import annotations
 
 import re
-from datetime import date, time
+from datetime import date, time, timedelta
 from functools import lru_cache
 
 _ISO = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[T ].*)?")
@@ -110,6 +110,10 @@ def parse_date(text: str | None, order: str | None) -> date | None:
                 raise AmbiguousDate(t)
         d, mo = (a, b) if order == "dmy" else (b, a)
         return _make(y, mo, d, t)
+    if t.isdigit() and len(t) == 5 and 36526 <= int(t) <= 73050:
+        # A spreadsheet date cell saved as its serial number (Excel/Sheets: days since 1899-12-30),
+        # 2000-01-01 .. 2099-12-31.
+        return date(1899, 12, 30) + timedelta(days=int(t))
     words = _WORDS.findall(t.lower())
     month = [w for w in words if w in _MONTHS]
     nums = [w for w in words if w.isdigit()]
