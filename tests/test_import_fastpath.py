@@ -113,3 +113,17 @@ def test_same_id_twice_in_one_chunk_with_the_stored_content_second(runtime, tmp_
     assert (report.read, report.updated) == (2, 2)
     assert runtime.store.scalar("SELECT venue FROM weddings") == "Kew Gardens"
     assert runtime.store.scalar("SELECT COUNT(*) FROM clients") == 1
+
+
+def test_new_conversion_code_reconverts_every_row_once(runtime, tmp_path, converted, monkeypatch):
+    f = tmp_path / "clients.csv"
+    f.write_text(rows(3))
+    run(runtime, f)
+    converted.clear()
+    # An upgrade that changes the conversion code: stored hashes came from the old code.
+    monkeypatch.setattr(csv_source, "conversion_fingerprint", lambda: "upgraded")
+    report = run(runtime, f)
+    assert len(converted) == 3
+    assert (report.created, report.updated, report.unchanged) == (0, 0, 3)
+    converted.clear()
+    assert run(runtime, f).unchanged == 3 and converted == []

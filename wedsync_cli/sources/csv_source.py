@@ -35,9 +35,6 @@ from wedsync_cli.transform.phones import normalise_phone
 from wedsync_cli.transform.presets import STATUS_WORDS
 
 DELIMITERS = (",", ";", "\t", "|")
-# Part of every row's content hash: bump it when a change to the conversion changes what a row
-# becomes, so the next import re-reads rows whose stored hash came from the old conversion.
-HASH_VERSION = 1
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 _MULTI_EMAIL = re.compile(r"\s*[;,/]\s*|\s+and\s+|\s+&\s+|\s+")
 _MULTI_EMAIL_SEP = re.compile(r"\s*[;,/]\s*|\s+and\s+|\s+&\s+")
@@ -269,12 +266,12 @@ def check_mapping_columns(mapping: str | Path, headers: list[str]) -> None:
     from wedsync_cli.transform.headers import norm_header
 
     present = {norm_header(h) for h in headers}
-    for field, names in load_mapping(mapping).items():
+    for our_field, names in load_mapping(mapping).items():
         if not any(norm_header(n) in present for n in names):
             shown = ", ".join(headers[:8]) + (" ..." if len(headers) > 8 else "")
-            raise DataError(f"Mapping file {mapping} maps {field} to {' or '.join(map(repr, names))}, "
+            raise DataError(f"Mapping file {mapping} maps {our_field} to {' or '.join(map(repr, names))}, "
                             f"but the CSV file has no such column (its columns are: {shown})",
-                            fix=f"correct the column name for {field} in {mapping}")
+                            fix=f"correct the column name for {our_field} in {mapping}")
 
 
 def explicit_columns(mapping: str | Path | None, preset: str | None) -> dict[str, list[str]]:
@@ -355,8 +352,8 @@ class RowConverter:
         """Everything besides a row's cells that decides what the row becomes."""
         from pydantic_core import to_json
 
-        return to_json([HASH_VERSION, self.source, self.table.headers, sorted(self.cols.items()), self.order,
-                        self.timezone, self.region, self.unmapped])
+        return to_json([conversion_fingerprint(), self.source, self.table.headers, sorted(self.cols.items()),
+                        self.order, self.timezone, self.region, self.unmapped])
 
     def records(self) -> Iterator:
         """One PreparedRecord per row: identified and hashed from the raw cells, converted only
@@ -470,6 +467,27 @@ class RowConverter:
             if "no name, email or phone" in str(exc):
                 return reject("no name, email or phone for either partner")
             return reject(f"unusable row ({str(exc).splitlines()[-1].strip()})")
+
+
+@functools.lru_cache(maxsize=1)
+def conversion_fingerprint() -> str:
+    """A hash of the code that turns a row into a record (this file, the normalisers, the models).
+    Part of every row's stored hash: after an upgrade that changes the conversion, the next import
+    converts every row again instead of trusting hashes made by the old code (once; it costs a
+    normal import, and unchanged results still count as unchanged)."""
+    import wedsync_cli.domain.models as models
+    import wedsync_cli.transform as transform
+
+    h = hashlib.sha256()
+    files = [Path(__file__), Path(models.__file__), *sorted(Path(transform.__file__).parent.glob("*.py"))]
+    for f in files:
+        try:
+            h.update(f.read_bytes())
+        except OSError:  # not installed as plain files: fall back to the package version
+            from importlib.metadata import version
+
+            return version("wedsync-cli")
+    return h.hexdigest()[:16]
 
 
 def _split_emails(cell: str) -> list[str]:
