@@ -83,7 +83,7 @@ def decide_order(values) -> tuple[str | None, int, int]:
     return None, dmy, mdy
 
 
-@lru_cache(maxsize=65536)  # pure; vendors' files repeat names, dates and times a lot
+@lru_cache(maxsize=8192)  # pure; a file repeats its dates a lot
 def parse_date(text: str | None, order: str | None) -> date | None:
     """'' -> None; impossible -> BadDate; numeric and ambiguous without ``order`` -> AmbiguousDate."""
     if text is None:

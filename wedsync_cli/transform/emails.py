@@ -33,7 +33,7 @@ def normalise_email(value: str | None) -> str | None:
     return _check(v)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def _check(v: str) -> str:
     if len(v) <= 254 and _FAST.fullmatch(v) and len(v.partition("@")[0]) <= 64 \
             and v.rpartition(".")[2] not in _SPECIAL:

@@ -185,7 +185,7 @@ def wedding_day_fields(day: date, tz: str, start_time=None, end_time=None, locat
     return {**base, "all_day": all_day, "start": start, "end": end}
 
 
-@lru_cache(maxsize=65536)  # a 100k-row file has a few thousand distinct (day, times)
+@lru_cache(maxsize=8192)  # a 100k-row file has a few thousand distinct (day, times)
 def _day_span(day: date, tz: str, start_time, end_time) -> tuple[bool, date | datetime, date | datetime]:
     if start_time is None:
         return True, day, day + timedelta(days=1)

@@ -16,7 +16,7 @@ _TITLES = {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "rev", "sir", "dame"}
 _SPACES = re.compile(r"\s+")
 
 
-@lru_cache(maxsize=65536)  # pure; vendors' files repeat names, dates and times a lot
+@lru_cache(maxsize=16384)  # pure; kept small so memory stays flat (first names and surnames repeat)
 def tidy(name: str | None) -> str | None:
     if name is None:
         return None
@@ -38,7 +38,7 @@ def _strip_titles(words: list[str]) -> list[str]:
     return [w for w in words if w.lower().rstrip(".") not in _TITLES]
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def split_person(full: str | None) -> tuple[str | None, str | None]:
     """'Jane Smith' -> ('Jane', 'Smith'); 'Smith, Jane' -> ('Jane', 'Smith'); 'Jane' -> ('Jane', None)."""
     full = tidy(full)
@@ -59,7 +59,7 @@ def split_person(full: str | None) -> tuple[str | None, str | None]:
     return " ".join(words[:i]), " ".join(words[i:])
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def split_couple(cell: str | None) -> tuple[tuple[str | None, str | None], tuple[str | None, str | None] | None]:
     """One cell naming a couple (or one person) -> ((first, last), (first, last) | None)."""
     text = tidy(cell)

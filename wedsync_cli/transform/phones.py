@@ -42,7 +42,7 @@ def _fast(v: str, region: str) -> str | None:
     return None
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def _e164(v: str, region: str) -> str:
     fast = _fast(v, region)
     if fast is not None:
