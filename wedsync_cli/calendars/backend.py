@@ -63,7 +63,7 @@ class EventFields:
         }
 
     def hash(self) -> str:
-        from wedsync_cli.domain.models import content_hash
+        from wedsync_cli.domain.hashing import content_hash
 
         return content_hash(self.comparable())
 

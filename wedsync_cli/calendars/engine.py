@@ -576,7 +576,7 @@ class SyncEngine:
         cols = _event_columns(fields, ev, self.timezone)
         changed = {k: v for k, v in cols.items() if ev.get(k) != v}
         new = {**ev, **cols}
-        from wedsync_cli.domain.models import content_hash
+        from wedsync_cli.domain.hashing import content_hash
 
         chash = content_hash([new[f] for f in EVENT_FIELDS])
         version = ev["version"] + 1

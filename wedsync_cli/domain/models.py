@@ -7,14 +7,14 @@ built; the validators here enforce the invariants.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import secrets
 from datetime import date, datetime
 from datetime import date as Date  # a field named `date` shadows the type inside WeddingData
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from wedsync_cli.domain.hashing import content_hash  # noqa: F401 - re-exported (its home is light)
 
 WeddingStatus = Literal["lead", "booked", "completed", "cancelled"]
 EventKind = Literal["wedding", "consultation", "engagement", "rehearsal", "meeting", "other"]
@@ -24,10 +24,6 @@ def new_id(prefix: str) -> str:
     """Our ids: a short prefix + 20 hex chars. Hex is a subset of base32hex, so an event id is
     also a valid client-chosen Google event id and a safe file name / iCalendar UID part."""
     return f"{prefix}{secrets.token_hex(10)}"
-
-
-def content_hash(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str, separators=(",", ":")).encode()).hexdigest()[:32]
 
 
 class _Model(BaseModel):
