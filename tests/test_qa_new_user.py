@@ -210,3 +210,19 @@ def test_a_date_cell_saved_as_a_spreadsheet_serial_number_is_read(cli, tmp_path,
     assert r.exit_code == 0, r.stderr
     rows = runtime.store.query("SELECT date FROM weddings ORDER BY date")
     assert [row["date"] for row in rows] == ["2027-06-25", "2027-06-30"]
+
+
+def test_auth_status_check_that_fails_says_so_on_stderr(cli, config_file):
+    # It exited 1 with only the table: no sentence on stderr, so cron mail said nothing.
+    from tests.standins.tave import TaveStandin
+
+    with TaveStandin() as tave:
+        config_file.write_text(f'[providers.tave]\nbase_url = "{tave.base_url}"\n', encoding="utf-8")
+        assert cli("auth", "set", "tave", "--from-file", "-", input='{"api_key": "not-the-key"}').exit_code == 0
+        r = cli("auth", "status", "--check")
+        assert r.exit_code == 1
+        assert "tave" in r.stderr and "Fix:" in r.stderr and r.stderr.strip().count("\n") == 0
+        cli("auth", "set", "tave", "--from-file", "-", input=json.dumps({"api_key": tave.api_key}))
+        ok = cli("auth", "status", "--check", "--json")
+        assert ok.exit_code == 0 and ok.stderr == ""
+        assert json.loads(ok.stdout)["providers"][0]["check"]["ok"] is True

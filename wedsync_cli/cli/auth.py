@@ -109,7 +109,6 @@ def status(
     """Each provider: credential present, where stored, expiry (and with --check, whether it works)."""
     from wedsync_cli.auth_flows.status import credential_rows
     from wedsync_cli.cli.output import console, emit_json, table
-    from wedsync_cli.errors import EX_PARTIAL
 
     rt = ctx.obj
     backend, rows, failed = credential_rows(rt, check=check)
@@ -127,7 +126,13 @@ def status(
                  "" if r["check"] is None else ("ok" if r["check"]["ok"] else ("-" if r["check"]["ok"] is None else "FAILED: " + r["check"]["detail"]))]
                 for r in rows]))
     if failed:
-        raise typer.Exit(EX_PARTIAL)
+        from wedsync_cli.errors import PartialFailure
+
+        bad = [r["provider"] for r in rows if r["check"] is not None and r["check"]["ok"] is False]
+        raise PartialFailure(f"The check failed for {len(bad) or 1} credential(s)"
+                             + (f": {', '.join(bad)}" if bad else ""),
+                             fix="see the check column (or --json); sign in again with `wedsync auth login PROVIDER` "
+                                 "if a key was refused")
 
 
 @app.command("logout")
