@@ -226,3 +226,21 @@ def test_auth_status_check_that_fails_says_so_on_stderr(cli, config_file):
         ok = cli("auth", "status", "--check", "--json")
         assert ok.exit_code == 0 and ok.stderr == ""
         assert json.loads(ok.stdout)["providers"][0]["check"]["ok"] is True
+
+
+def test_wedding_day_check_sentence_lists_whole_risks_even_with_quiet(cli, tmp_path):
+    # The risk list was cut at 800 characters mid-word ("... overlaps Wedding:.") and -q dropped
+    # the sentence altogether while still exiting 1.
+    assert cli("init", "--timezone", "Europe/London").exit_code == 0
+    rows = "".join(f"Couple{i} & Partner{i} Smith,c{i}@example.com,2027-06-12\n" for i in range(8))
+    csv = tmp_path / "same-day.csv"
+    csv.write_text("Name,Email,Wedding Date\n" + rows, encoding="utf-8")
+    assert cli("import", "csv", str(csv)).exit_code == 0
+    for args in (["wedding-day", "status", "--date", "2027-06-12", "--check"],
+                 ["-q", "wedding-day", "status", "--date", "2027-06-12", "--check"]):
+        r = cli(*args)
+        assert r.exit_code == 1
+        line = r.stderr.strip()
+        assert line.count("\n") == 0 and line.startswith("28 thing(s) put 2027-06-12 at risk: ")
+        assert "; and 25 more. Fix: run `wedsync wedding-day status`" in line
+        assert line.count("double booking") == 3

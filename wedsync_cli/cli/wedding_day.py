@@ -39,12 +39,13 @@ def status(
     else:
         _render(doc, rt.config.timezone)
     if check and doc["at_risk"]:
-        if not rt.quiet:
-            import sys
+        import sys
 
-            sys.stderr.write(f"{len(doc['risks'])} thing(s) put {doc['date']} at risk: "
-                             + "; ".join(r["message"] for r in doc["risks"])[:800]
-                             + ". Run `wedsync wedding-day status` to see them.\n")
+        # Always (also with -q: monitoring mails stderr), and whole risks only: the first three.
+        risks = [r["message"] for r in doc["risks"]]
+        more = f"; and {len(risks) - 3} more" if len(risks) > 3 else ""
+        sys.stderr.write(f"{len(risks)} thing(s) put {doc['date']} at risk: " + "; ".join(risks[:3]) + more
+                         + ". Fix: run `wedsync wedding-day status` to see them all.\n")
         raise typer.Exit(1)
 
 
