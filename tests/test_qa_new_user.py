@@ -244,3 +244,15 @@ def test_wedding_day_check_sentence_lists_whole_risks_even_with_quiet(cli, tmp_p
         assert line.count("\n") == 0 and line.startswith("28 thing(s) put 2027-06-12 at risk: ")
         assert "; and 25 more. Fix: run `wedsync wedding-day status`" in line
         assert line.count("double booking") == 3
+
+
+def test_rejects_file_that_is_the_input_file_is_refused(cli, tmp_path, monkeypatch):
+    # `import csv export.csv --rejects export.csv` overwrote the vendor's export with two rejects.
+    monkeypatch.chdir(tmp_path)
+    original = "Name,Email,Wedding Date\nA & B One,a@example.com,2027-06-01\nC & D Two,c@example.com,2027-02-30\n"
+    (tmp_path / "export.csv").write_text(original, encoding="utf-8")
+    r = cli("import", "csv", "export.csv", "--rejects", str(tmp_path / "export.csv"))
+    assert r.exit_code == 2 and "--rejects" in r.stderr and "Fix:" in r.stderr
+    assert (tmp_path / "export.csv").read_text(encoding="utf-8") == original
+    day = cli("wedding-day", "status", "--date", "2027-06-01", "--json")
+    assert json.loads(day.stdout)["weddings"] == []  # refused before anything was imported

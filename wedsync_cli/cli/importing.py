@@ -38,6 +38,11 @@ def import_csv_cmd(
         raise UsageError(f"--date-order must be dmy or mdy, not {date_order!r}",
                          fix="use --date-order dmy (25/12/2027) or --date-order mdy (12/25/2027)")
     if rejects:
+        from pathlib import Path
+
+        if Path(rejects).resolve() == Path(path).resolve():
+            raise UsageError(f"--rejects {rejects} is the file being imported, which it would overwrite",
+                             fix="give --rejects another name, e.g. --rejects rejects.csv")
         _check_writable(rejects)  # before importing: the rows are committed before the file is written
     opts = CsvOptions(mapping=mapping, preset=preset, encoding=encoding, date_order=date_order)
     show_progress = not as_json and not rt.quiet and sys.stderr.isatty()
