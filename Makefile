@@ -29,6 +29,7 @@ demo: $(STAMP)
 	@echo "Rejected rows with reasons: $(DEMO)/rejects.csv"
 
 test: $(STAMP)
+	$(BIN)/ruff check wedsync_cli tests benchmarks scripts examples
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)
