@@ -40,7 +40,7 @@ def write(tmp_path, text, name="clients.csv", encoding="utf-8"):
 
 def test_import_creates_clients_weddings_and_events(cli, cfg, home, tmp_path):
     f = write(tmp_path, HEADER
-              + 'Jane & John Smith,jane@example.com,07700 900123,25/06/2027,14:00,23:30,"Barn, Kent",booked\n'
+              + 'Jane & John Smith,jane@example.com,07911 123456,25/06/2027,14:00,23:30,"Barn, Kent",booked\n'
               + "\n"
               + "Amy Lee,AMY@example.com,,2027-07-03,,,Kew Gardens,lead\n")
     r = cli("import", "csv", str(f), "--json")
@@ -52,7 +52,7 @@ def test_import_creates_clients_weddings_and_events(cli, cfg, home, tmp_path):
     c = db(home)
     jane = c.execute("SELECT * FROM clients WHERE p1_email = 'jane@example.com'").fetchone()
     assert (jane["p1_first"], jane["p2_first"], jane["p2_last"], jane["p1_phone"]) == ("Jane", "John", "Smith",
-                                                                                      "+447700900123")
+                                                                                      "+447911123456")
     ev = c.execute("SELECT e.* FROM events e JOIN weddings w ON w.id = e.wedding_id "
                    "WHERE w.client_id = ?", [jane["id"]]).fetchone()
     assert (ev["title"], ev["start"], ev["end"], ev["location"]) == (
@@ -82,13 +82,13 @@ def test_reimport_reports_everything_unchanged_and_writes_nothing(cli, cfg, home
 def test_duplicate_couples_in_a_file_are_merged(cli, cfg, home, tmp_path):
     f = write(tmp_path, HEADER
               + "Jane & John Smith,jane@example.com,,25/06/2027,,,,booked\n"
-              + '"Smith, Jane and John",JANE@Example.com ,+44 7700 900123,25/06/2027,,,"Barn, Kent",\n'
+              + '"Smith, Jane and John",JANE@Example.com ,+44 7911 123456,25/06/2027,,,"Barn, Kent",\n'
               + "Jane and John Smith,other@example.com,,25/06/2027,,,,booked\n")
     doc = cli("import", "csv", str(f), "--json").json
     assert (doc["created"], doc["updated"] + doc["unchanged"], doc["merged"]) == (1, 2, 2)
     assert n(home, "clients") == 1 and n(home, "weddings") == 1 and n(home, "events") == 1
     row = db(home).execute("SELECT p1_phone, (SELECT venue FROM weddings) AS venue FROM clients").fetchone()
-    assert (row["p1_phone"], row["venue"]) == ("+447700900123", "Barn, Kent")
+    assert (row["p1_phone"], row["venue"]) == ("+447911123456", "Barn, Kent")
 
 
 def test_dry_run_writes_nothing(cli, cfg, home, tmp_path):

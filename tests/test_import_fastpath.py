@@ -88,7 +88,7 @@ def test_matching_and_merging_across_chunk_boundaries(runtime, tmp_path, monkeyp
                  "Amy Lee,amy@example.com,2027-07-01,Barn,\n"
                  "Bea Cole,bea@example.com,2027-08-01,Hall,\n"
                  "Cat Dee,cat@example.com,2027-09-01,Ned,\n"
-                 "Jane & John Smith,jane@example.com,2027-06-05,Kew,+44 7700 900123\n"
+                 "Jane & John Smith,jane@example.com,2027-06-05,Kew,+44 7911 123456\n"
                  "Amy Lee,amy@example.com,2027-07-01,Barn,\n")
     report = run(runtime, f)
     assert (report.read, report.created, report.updated, report.unchanged, report.merged) == (6, 4, 1, 1, 2)
@@ -96,7 +96,7 @@ def test_matching_and_merging_across_chunk_boundaries(runtime, tmp_path, monkeyp
     assert store.scalar("SELECT COUNT(*) FROM clients") == 4
     assert store.scalar("SELECT COUNT(*) FROM weddings") == 4
     assert store.scalar("SELECT COUNT(*) FROM events") == 4
-    assert store.scalar("SELECT p1_phone FROM clients WHERE p1_email = 'jane@example.com'") == "+447700900123"
+    assert store.scalar("SELECT p1_phone FROM clients WHERE p1_email = 'jane@example.com'") == "+447911123456"
 
     again = run(runtime, f)
     assert (again.created, again.updated, again.unchanged) == (0, 0, 6)

@@ -61,8 +61,8 @@ def test_fast_email_path_never_accepts_what_email_validator_refuses(text):
 
 
 def test_phones_become_e164_in_the_studio_region():
-    assert normalise_phone("07700 900123", "GB") == "+447700900123"
-    assert normalise_phone("0044 7700 900123", "GB") == "+447700900123"
+    assert normalise_phone("07911 123456", "GB") == "+447911123456"
+    assert normalise_phone("0044 7911 123456", "GB") == "+447911123456"
     assert normalise_phone("(212) 736-5000", "US") == "+12127365000"
     assert normalise_phone("+1 212 736 5000", "GB") == "+12127365000"
     assert normalise_phone("call me", "GB") is None
@@ -130,5 +130,8 @@ def test_fast_phone_path_agrees_with_libphonenumber(region, shape, a, b):
     if fast is None:
         return
     num = phonenumbers.parse(text.replace("0044", "+44", 1) if text.startswith("0044") else text, region)
-    assert phonenumbers.is_possible_number(num)
+    if fast == text:  # kept as written: libphonenumber must agree it is not a valid number
+        assert not phonenumbers.is_valid_number(num)
+        return
+    assert phonenumbers.is_valid_number(num)
     assert fast == phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)

@@ -132,6 +132,8 @@ def _print_summary(report, result, rejects_path) -> None:
         [report.read, report.created, report.updated, report.unchanged, report.rejected, report.merged]]))
     if report.unmapped_fields:
         info("Kept as extra fields (no matching wedsync field): " + ", ".join(sorted(report.unmapped_fields)))
+    for note in result.notes:
+        info(note)
     if report.rejects:
         shown = report.rejects[:10]
         info(f"{report.rejected} row(s) rejected:")

@@ -31,7 +31,7 @@ from wedsync_cli.transform.dates import BadDate, parse_date, parse_time
 from wedsync_cli.transform.emails import InvalidEmail, normalise_email
 from wedsync_cli.transform.engine import wedding_day_fields
 from wedsync_cli.transform.names import split_couple, tidy
-from wedsync_cli.transform.phones import normalise_phone
+from wedsync_cli.transform.phones import is_e164, normalise_phone
 from wedsync_cli.transform.presets import STATUS_WORDS
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -300,6 +300,7 @@ class RowConverter:
         self.source = source
         self.timezone = timezone
         self.region = region
+        self.phones_kept: list[int] = []  # lines whose phone is not valid for the region
         self.cols, self.unmapped = resolve_headers(table.headers, explicit)
         identity = {"name", "first_name", "last_name", "email", "phone", "partner_first_name", "partner_email"}
         if not identity & self.cols.keys():
@@ -427,6 +428,8 @@ class RowConverter:
         # -- phones
         ph1 = normalise_phone(get("phone"), self.region)
         ph2 = normalise_phone(get("partner_phone"), self.region)
+        if (ph1 and not is_e164(ph1)) or (ph2 and not is_e164(ph2)):
+            self.phones_kept.append(line)  # kept as written: a data-quality note, not a reject
         # -- wedding
         try:
             day = parse_date(get("date"), self.order)
@@ -508,6 +511,7 @@ class CsvImport:
     headers: list[str]
     table: CsvTable
     unmapped: list[str]
+    notes: list[str] = field(default_factory=list)  # data-quality notes for the summary
 
 
 def import_csv(rt, path: str | Path, opts: CsvOptions, *, dry_run: bool = False,
@@ -532,7 +536,13 @@ def import_csv(rt, path: str | Path, opts: CsvOptions, *, dry_run: bool = False,
     report = engine.apply(conv.records(), progress=progress, before_commit=conv.check_usable)
     unmapped = [table.headers[i] for i in conv.unmapped]
     report.unmapped_fields.update(unmapped)
-    return CsvImport(report, table.headers, table, unmapped)
+    notes = []
+    if conv.phones_kept:
+        lines = ", ".join(str(n) for n in conv.phones_kept[:10]) + (" ..." if len(conv.phones_kept) > 10 else "")
+        notes.append(f"{len(conv.phones_kept)} row(s) have a phone number that is not valid for region "
+                     f"{cfg.phone_region}, kept as written "
+                     f"(line{'s' if len(conv.phones_kept) > 1 else ''} {lines})")
+    return CsvImport(report, table.headers, table, unmapped, notes)
 
 
 def write_rejects(path: str | Path, headers: list[str], rejects: list) -> int:

@@ -1,0 +1,25 @@
+"""Regression tests for the QA follow-ups: each drives the CLI as a vendor would."""
+
+from __future__ import annotations
+
+
+def _import(cli, tmp_path, config_file, body: str, *extra: str, config: str = 'region = "GB"\n'):
+    config_file.write_text(config)
+    src = tmp_path / "clients.csv"
+    src.write_text(body)
+    return cli("import", "csv", str(src), *extra)
+
+
+def test_phone_not_valid_for_region_is_kept_as_written_not_made_up(cli, tmp_path, config_file, home):
+    body = ("Name,Email,Phone,Wedding Date\n"
+            "Jane & John Smith,jane@example.com,(555) 123-4567,2027-06-12\n"
+            "Ann & Bob Jones,ann@example.com,07911 123456,2027-07-10\n")
+    r = _import(cli, tmp_path, config_file, body)
+    assert r.exit_code == 0, r.stderr
+    assert "not valid for region GB" in r.stdout + r.stderr and "line 2" in r.stdout + r.stderr
+    import sqlite3
+
+    db = next(home.rglob("*.db"))
+    phones = {row[0] for row in sqlite3.connect(db).execute("SELECT p1_phone FROM clients")}
+    assert phones == {"(555) 123-4567", "+447911123456"}
+    assert "+445551234567" not in phones
