@@ -23,3 +23,22 @@ def test_phone_not_valid_for_region_is_kept_as_written_not_made_up(cli, tmp_path
     phones = {row[0] for row in sqlite3.connect(db).execute("SELECT p1_phone FROM clients")}
     assert phones == {"(555) 123-4567", "+447911123456"}
     assert "+445551234567" not in phones
+
+
+def test_end_before_start_is_rejected_unless_it_is_past_midnight(cli, tmp_path, config_file, home):
+    body = ("Name,Email,Wedding Date,Start Time,End Time\n"
+            "Jane & John Smith,jane@example.com,2027-06-12,18:00,14:00\n"
+            "Ann & Bob Jones,ann@example.com,2027-07-10,18:00,01:30\n")
+    rejects = tmp_path / "rejects.csv"
+    r = _import(cli, tmp_path, config_file, body, "--rejects", str(rejects))
+    assert r.exit_code == 1  # partial: one row rejected, the other imported
+    assert "the end time 14:00 is before the start time 18:00" in r.stderr
+    assert "the end time 14:00 is before the start time 18:00" in rejects.read_text()
+    import sqlite3
+
+    db = next(home.rglob("*.db"))
+    rows = sqlite3.connect(db).execute("SELECT start, \"end\" FROM events").fetchall()
+    assert len(rows) == 1  # only Ann & Bob's: a reception running past midnight
+    start, end = rows[0]
+    assert start.startswith("2027-07-10T18:00") or start.startswith("2027-07-10T17:00")
+    assert end[:10] == "2027-07-11"

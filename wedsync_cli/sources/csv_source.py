@@ -29,7 +29,7 @@ from wedsync_cli.domain.models import ImportRecord, Rejected
 from wedsync_cli.errors import DataError, UsageError
 from wedsync_cli.transform.dates import BadDate, parse_date, parse_time
 from wedsync_cli.transform.emails import InvalidEmail, normalise_email
-from wedsync_cli.transform.engine import wedding_day_fields
+from wedsync_cli.transform.engine import time_order_problem, wedding_day_fields
 from wedsync_cli.transform.names import split_couple, tidy
 from wedsync_cli.transform.phones import is_e164, normalise_phone
 from wedsync_cli.transform.presets import STATUS_WORDS
@@ -439,6 +439,8 @@ class RowConverter:
             return reject(str(exc))
         except ValueError as exc:
             return reject(f"unreadable date ({exc})")
+        if problem := time_order_problem(start, end):
+            return reject(problem)
         status_cell = get("status")
         if status_cell:
             # "Booked ✅", "Booked!", "Booked (deposit paid)": the words decide, then the first word.

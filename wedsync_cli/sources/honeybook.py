@@ -340,9 +340,12 @@ class HoneyBookSource:
             if wedding.date and _dig(project, f["start_time"]):
                 from datetime import time as dtime
 
-                from wedsync_cli.transform.engine import wedding_day_event
+                from wedsync_cli.transform.engine import time_order_problem, wedding_day_event
 
                 end = _dig(project, f["end_time"])
+                start_t = dtime.fromisoformat(str(_dig(project, f["start_time"])))
+                if problem := time_order_problem(start_t, dtime.fromisoformat(str(end)) if end else None):
+                    raise ValueError(problem)
                 events.append(wedding_day_event(wedding.date, self.rt.config.timezone,
                                                 dtime.fromisoformat(str(_dig(project, f["start_time"]))),
                                                 dtime.fromisoformat(str(end)) if end else None,

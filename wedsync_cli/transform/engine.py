@@ -23,6 +23,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from datetime import time as clock_time
 from functools import lru_cache
 from typing import Any
 
@@ -166,7 +167,8 @@ def _zone(name: str):
 def wedding_day_event(day: date, tz: str, start_time=None, end_time=None, location: str | None = None,
                       title: str | None = None, external_id: str | None = None) -> EventData:
     """The wedding-day event: timed in the studio zone when times are known, else all-day
-    (end = next day, exclusive). An end time at or before the start means it runs past midnight."""
+    (end = next day, exclusive). An end time at or before the start means it runs past midnight
+    (sources first reject an earlier end outside the small hours: ``time_order_problem``)."""
     return EventData(**wedding_day_fields(day, tz, start_time, end_time, location, title, external_id))
 
 
@@ -183,6 +185,18 @@ def wedding_day_fields(day: date, tz: str, start_time=None, end_time=None, locat
     base = {"kind": "wedding", "tz": tz, "location": location, "title": title, "external_id": external_id}
     all_day, start, end = _day_span(day, tz, start_time, end_time)
     return {**base, "all_day": all_day, "start": start, "end": end}
+
+
+SMALL_HOURS_END = clock_time(6, 0)  # an end at or before this, earlier than the start, is the next day
+
+
+def time_order_problem(start_time, end_time) -> str | None:
+    """Why a (start, end) pair of clock times cannot be one event, or None. An end earlier than the
+    start is the next day only in the small hours (a reception running past midnight, 18:00-01:30);
+    "18:00, 14:00" is a typo, not a 20-hour wedding."""
+    if start_time is None or end_time is None or end_time >= start_time or end_time <= SMALL_HOURS_END:
+        return None
+    return f"the end time {end_time:%H:%M} is before the start time {start_time:%H:%M}"
 
 
 @lru_cache(maxsize=8192)  # a 100k-row file has a few thousand distinct (day, times)
