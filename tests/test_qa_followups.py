@@ -42,3 +42,36 @@ def test_end_before_start_is_rejected_unless_it_is_past_midnight(cli, tmp_path, 
     start, end = rows[0]
     assert start.startswith("2027-07-10T18:00") or start.startswith("2027-07-10T17:00")
     assert end[:10] == "2027-07-11"
+
+
+DUBSADO = ("Client First Name,Client Last Name,Email,Phone,Alt Contact First Name,Alt Contact Last Name,"
+           "Project Start Date,Project Start Time,Project End Time,Job Address,Company\n"
+           "Jane,Smith,jane@example.com,07911 123456,John,Smith,2027-06-12,14:00,23:00,\"Barn, Kent\",\n")
+
+
+def _weddings(home) -> list[tuple]:
+    import sqlite3
+
+    db = next(home.rglob("*.db"))
+    return sqlite3.connect(db).execute("SELECT date, venue FROM weddings").fetchall()
+
+
+def test_project_start_date_is_the_wedding_date_automatically(cli, tmp_path, config_file, home):
+    r = _import(cli, tmp_path, config_file, DUBSADO)
+    assert r.exit_code == 0, r.stderr
+    assert _weddings(home) == [("2027-06-12", "Barn, Kent")]
+
+
+def test_project_start_date_with_the_dubsado_preset(cli, tmp_path, config_file, home):
+    r = _import(cli, tmp_path, config_file, DUBSADO, "--preset", "dubsado")
+    assert r.exit_code == 0, r.stderr
+    assert _weddings(home) == [("2027-06-12", "Barn, Kent")]
+
+
+def test_an_unrecognised_date_column_is_named_in_the_summary(cli, tmp_path, config_file, home):
+    body = "Name,Email,Kickoff Date\nJane & John Smith,jane@example.com,2027-06-12\n"
+    r = _import(cli, tmp_path, config_file, body)
+    assert r.exit_code == 0, r.stderr
+    assert "No column was recognised as the wedding date" in r.stderr
+    assert "'Kickoff Date'" in r.stderr and "--mapping" in r.stderr
+    assert _weddings(home) == []

@@ -539,6 +539,12 @@ def import_csv(rt, path: str | Path, opts: CsvOptions, *, dry_run: bool = False,
     unmapped = [table.headers[i] for i in conv.unmapped]
     report.unmapped_fields.update(unmapped)
     notes = []
+    if "date" not in conv.cols:
+        datelike = [h for h in unmapped if re.search(r"date|day|when", h, re.IGNORECASE)]
+        if datelike:
+            notes.append(f"No column was recognised as the wedding date, so no weddings were imported; "
+                         f"{', '.join(repr(h) for h in datelike)} looks like one: import again with "
+                         f"--mapping naming it as date (e.g. date = {datelike[0]!r})")
     if conv.phones_kept:
         lines = ", ".join(str(n) for n in conv.phones_kept[:10]) + (" ..." if len(conv.phones_kept) > 10 else "")
         notes.append(f"{len(conv.phones_kept)} row(s) have a phone number that is not valid for region "
