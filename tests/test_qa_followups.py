@@ -75,3 +75,20 @@ def test_an_unrecognised_date_column_is_named_in_the_summary(cli, tmp_path, conf
     assert "No column was recognised as the wedding date" in r.stderr
     assert "'Kickoff Date'" in r.stderr and "--mapping" in r.stderr
     assert _weddings(home) == []
+
+
+def test_send_to_several_addresses_is_one_message_to_all(cli, config_file, home):
+    import json
+    import mailbox
+
+    config_file.write_text('timezone = "Europe/London"\n[email]\nfrom = "Studio <studio@example.com>"\n')
+    r = cli("send", "test", "--to", "a@example.com", "--to", "b@example.org", "--json")
+    assert r.exit_code == 0, r.stderr
+    (m,) = json.loads(r.stdout)["messages"]
+    assert m["status"] == "sent" and m["to"] == "a@example.com, b@example.org"
+    (msg,) = list(mailbox.Maildir(home / "default" / "mail", create=False))
+    assert msg["To"] == "a@example.com, b@example.org"
+    # one address stays what it was; a bad one among several is refused before anything is queued
+    bad = cli("send", "test", "--to", "c@example.com", "--to", "not an address")
+    assert bad.exit_code == 2 and "not an address" in bad.stderr
+    assert len(json.loads(cli("send", "--log", "--json").stdout)["deliveries"]) == 1

@@ -80,9 +80,12 @@ def wedding_vars(rt, wedding: dict[str, Any]) -> tuple[dict[str, Any], list[dict
     return w, evs
 
 
-def resolve(rt, *, wedding_id: str | None = None, client_id: str | None = None, to: str | None = None
-            ) -> tuple[str, list[str], dict[str, Any]]:
-    """-> (entity for the key, recipients, template context)."""
+def resolve(rt, *, wedding_id: str | None = None, client_id: str | None = None,
+            to: str | list[str] | None = None) -> tuple[str, list[str], dict[str, Any]]:
+    """-> (entity for the key, recipients, template context). ``to`` may name several addresses
+    (`send --to a --to b`): one message to all of them."""
+    tos = list(dict.fromkeys(a.strip() for a in ([to] if isinstance(to, str) else (to or [])) if a.strip()))
+    to = tos or None
     store = rt.store
     ctx: dict[str, Any] = {"studio": studio(rt), "now": rt.clock.now().strftime("%Y-%m-%d %H:%M UTC")}
     if wedding_id:
@@ -93,7 +96,7 @@ def resolve(rt, *, wedding_id: str | None = None, client_id: str | None = None, 
         client = store.one("SELECT * FROM clients WHERE id = ?", [wedding["client_id"]])
         ctx["client"] = client_vars(client)
         ctx["wedding"], ctx["events"] = wedding_vars(rt, wedding)
-        recipients = [to] if to else client_emails(client)
+        recipients = tos if tos else client_emails(client)
         entity = f"wedding:{wedding_id}"
     elif client_id:
         client = store.one("SELECT * FROM clients WHERE id = ?", [client_id])
@@ -107,11 +110,11 @@ def resolve(rt, *, wedding_id: str | None = None, client_id: str | None = None, 
                    or store.one("SELECT * FROM weddings WHERE client_id = ? ORDER BY date DESC LIMIT 1", [client_id]))
         if wedding is not None:
             ctx["wedding"], ctx["events"] = wedding_vars(rt, wedding)
-        recipients = [to] if to else client_emails(client)
+        recipients = tos if tos else client_emails(client)
         entity = f"client:{client_id}"
     elif to:
-        recipients = [to]
-        entity = f"to:{to.strip().lower()}"
+        recipients = tos
+        entity = "to:" + ",".join(sorted(a.lower() for a in tos))  # one address: the key as before
     else:
         raise UsageError("Say who the email is for", fix="add --wedding ID, --client ID or --to EMAIL")
     if not recipients:

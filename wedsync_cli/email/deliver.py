@@ -357,7 +357,7 @@ def flush_email(rt, *, limit: int | None = None, ids: list[int] | None = None,
 
 # -- queueing ----------------------------------------------------------------------------------
 def queue(rt, template: str, *, wedding_id: str | None = None, client_id: str | None = None,
-          to: str | None = None, extra: dict[str, Any] | None = None, dry_run: bool = False,
+          to: str | list[str] | None = None, extra: dict[str, Any] | None = None, dry_run: bool = False,
           key: str | None = None) -> tuple[int | None, bool, OutgoingEmail, str]:
     """Render ``template`` for its recipients and put it in the outbox (unless ``dry_run``).
 
@@ -386,7 +386,7 @@ class SendNow:
 
 
 def send_now(rt, template: str, *, wedding_id: str | None = None, client_id: str | None = None,
-             to: str | None = None) -> SendNow:
+             to: str | list[str] | None = None) -> SendNow:
     """`wedsync send TEMPLATE ...`: queue the message and deliver it at once (under the send lock).
 
     The same message asked for twice is one outbox row: the second ask delivers nothing new."""
