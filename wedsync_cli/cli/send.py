@@ -13,7 +13,7 @@ def send(
     template: Annotated[str | None, typer.Argument(help="Template name (see --list).", show_default=False)] = None,
     wedding: Annotated[str | None, typer.Option("--wedding", help="Send to this wedding's couple, with its data.", show_default=False)] = None,
     client: Annotated[str | None, typer.Option("--client", help="Send to this client (their next wedding's data).", show_default=False)] = None,
-    to: Annotated[list[str] | None, typer.Option("--to", help="Send to this address (overrides the client's); repeat for one message to several.", show_default=False)] = None,
+    to: Annotated[list[str] | None, typer.Option("--to", metavar="EMAIL", help="Send to this address (overrides the client's); repeat for one message to several.", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Render and show the message; queue and send nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
     list_: Annotated[bool, typer.Option("--list", help="List the available templates.")] = False,
