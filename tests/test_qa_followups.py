@@ -92,3 +92,27 @@ def test_send_to_several_addresses_is_one_message_to_all(cli, config_file, home)
     bad = cli("send", "test", "--to", "c@example.com", "--to", "not an address")
     assert bad.exit_code == 2 and "not an address" in bad.stderr
     assert len(json.loads(cli("send", "--log", "--json").stdout)["deliveries"]) == 1
+
+
+def test_auth_status_lists_inbound_credentials(cli, config_file):
+    import json
+
+    config_file.write_text('timezone = "Europe/London"\n[inbound]\nsources = ["website"]\n')
+    assert cli("auth", "set", "inbound:resend", "--from-file", "-",
+               input=json.dumps({"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})).exit_code == 0
+    r = cli("auth", "status", "--json")
+    assert r.exit_code == 0, r.stderr
+    rows = {row["provider"]: row for row in json.loads(r.stdout)["providers"]}
+    assert rows["inbound:resend"]["present"] is True
+    assert rows["inbound:website"]["present"] is False  # configured, not stored yet: listed as missing
+    assert "whsec_" not in r.stdout
+    assert "inbound:resend" in cli("auth", "status").stdout
+
+
+def test_unknown_region_is_a_config_error_naming_the_key(cli, config_file):
+    config_file.write_text('timezone = "Europe/London"\nregion = "XX"\n')
+    r = cli("status")
+    assert r.exit_code == 78
+    assert "region" in r.stderr and "XX" in r.stderr and "Traceback" not in r.stderr
+    config_file.write_text('timezone = "Europe/London"\nregion = "ie"\n')
+    assert cli("status").exit_code == 0

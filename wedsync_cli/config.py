@@ -123,6 +123,10 @@ class Config(_Strict):
             return None
         if len(value) != 2 or not value.isalpha():
             raise ValueError("region must be a two-letter country code such as 'GB' or 'US'")
+        import phonenumbers  # here, not at the top: `wedsync --help` never loads it
+
+        if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown region {value!r} (use a country code phone numbers know, such as 'GB' or 'US')")
         return value.upper()
 
     # -- helpers -------------------------------------------------------------------------------

@@ -10,15 +10,25 @@ def known_providers(rt) -> list[str]:
     """Every credential name worth listing: the known shapes plus the config's webhook/inbound names."""
     from wedsync_cli.secrets import SHAPES
 
-    names = list(SHAPES)
+    # The receiver's built-in sources (webhooks/inbound.py BUILTIN_SOURCES; not imported: heavy).
+    names = list(SHAPES) + ["inbound:resend", "inbound:sendgrid", "inbound:tave"]
     try:
         cfg = rt.config
     except Exception:  # noqa: BLE001 - status must still list what it can
         return names
     names += [f"webhook:{n}" for n in cfg.webhooks]
-    for src in list(cfg.inbound.get("sources", [])) if isinstance(cfg.inbound, dict) else []:
-        names.append(f"inbound:{src}")
+    names += [f"inbound:{src}" for src in inbound_sources(cfg)]
     return list(dict.fromkeys(names))
+
+
+def inbound_sources(cfg) -> list[str]:
+    """Source names the config gives ``[inbound]``: ``sources = ["site", ...]`` and/or
+    ``[inbound.<name>]`` tables."""
+    inbound = cfg.inbound if isinstance(cfg.inbound, dict) else {}
+    listed = inbound.get("sources", [])
+    names = [str(s) for s in (listed if isinstance(listed, list) else [])]
+    names += [k for k, v in inbound.items() if isinstance(v, dict)]
+    return names
 
 
 def configured_providers(rt) -> set[str]:
@@ -31,6 +41,7 @@ def configured_providers(rt) -> set[str]:
     used |= {s.provider for s in cfg.sources.values() if s.provider != "csv"}
     used |= {p for p in cfg.email.providers if p in ("resend", "sendgrid")}
     used |= {f"webhook:{n}" for n in cfg.webhooks}
+    used |= {f"inbound:{n}" for n in inbound_sources(cfg)}
     return used
 
 
