@@ -16,10 +16,9 @@ def test_cli_reference_is_current():
 
 
 def test_readme_covers_every_command():
-    from scripts.gen_cli_docs import walk
-
     import typer.main
 
+    from scripts.gen_cli_docs import walk
     from wedsync_cli.cli.app import app
 
     readme = (ROOT / "README.md").read_text()
