@@ -55,8 +55,11 @@ def _fast(v: str, region: str) -> str | None:
 def _valid(country_code: int, national: str) -> bool:
     import phonenumbers
 
-    return phonenumbers.is_valid_number(
-        phonenumbers.PhoneNumber(country_code=country_code, national_number=int(national)))
+    num = phonenumbers.PhoneNumber(country_code=country_code, national_number=int(national))
+    # The main region first (half the cost: is_valid_number would try it first anyway), then the
+    # others sharing the code (Guernsey, Isle of Man, Jersey; Canada and the Caribbean).
+    main = "GB" if country_code == 44 else "US"
+    return phonenumbers.is_valid_number_for_region(num, main) or phonenumbers.is_valid_number(num)
 
 
 @lru_cache(maxsize=8192)
