@@ -39,8 +39,12 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]):
     from rich.table import Table
 
     t = Table(title=title, title_justify="left", header_style="bold")
-    for c in columns:
-        t.add_column(c)
+    for i, c in enumerate(columns):
+        if c in ("id", "ID"):  # ids are for copying into the next command: never cut them
+            width = max([len(str(r[i])) for r in rows if i < len(r) and r[i] is not None] or [2])
+            t.add_column(c, no_wrap=True, min_width=width)
+        else:
+            t.add_column(c)
     for r in rows:
         t.add_row(*["" if v is None else str(v) for v in r])
     return t
