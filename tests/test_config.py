@@ -64,3 +64,12 @@ def test_env_overrides_choose_files(tmp_path):
     p = Paths.resolve(env={"HOME": str(tmp_path)})
     assert p.config_file == tmp_path / ".config" / "wedsync" / "config.toml"
     assert p.state_dir == tmp_path / ".local/share/wedsync/default"
+
+
+def test_config_example_is_a_valid_config(tmp_path):
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "config.example.toml"
+    cfg = load(Paths(profile="default", config_file=example, state_dir=tmp_path / "s"))
+    assert cfg.timezone == "Europe/London"
+    assert "studio" in cfg.calendars
