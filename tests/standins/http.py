@@ -58,15 +58,18 @@ class Faults:
     timeout_s: float = 3.0
     seed: int | None = None
     injected: int = 0
-    # Only inject into requests whose path matches (None: all)
+    # Only inject into requests whose path (and method) match (None: all)
     path_filter: str | None = None
+    method_filter: str | None = None
 
     def __post_init__(self):
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
 
-    def pick(self, path: str) -> str | None:
+    def pick(self, path: str, method: str | None = None) -> str | None:
         if self.path_filter and not re.search(self.path_filter, path):
+            return None
+        if self.method_filter and method != self.method_filter:
             return None
         with self._lock:
             if self.queue:
@@ -102,7 +105,7 @@ class StandinServer:
                               {k.lower(): v for k, v in self.headers.items()}, body)
                 with server._lock:
                     server.requests.append(req)
-                fault = server.faults.pick(parts.path)
+                fault = server.faults.pick(parts.path, self.command)
                 if fault == "drop":
                     self.close_connection = True
                     try:

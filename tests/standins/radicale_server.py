@@ -22,10 +22,12 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from tests.standins.http import Faults as _SharedFaults
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -45,39 +47,10 @@ class SeenRequest:
     status: int | None = None
 
 
-@dataclass
-class Faults:
+def Faults() -> _SharedFaults:  # noqa: N802 - the shared fault switch, with Radicale's defaults
     """``queue``: kinds for the next requests, in order ("503", "500", "429"); ``path_filter`` /
     ``method_filter`` restrict which requests may be hit; ``retry_after`` goes on 429/503."""
-
-    queue: list[str] = field(default_factory=list)
-    rate: float = 0.0
-    kinds: list[str] = field(default_factory=lambda: ["503"])
-    retry_after: str | None = "1"
-    path_filter: str | None = None
-    method_filter: str | None = None
-    injected: int = 0
-    seed: int = 7
-
-    def __post_init__(self):
-        import random
-
-        self._rng = random.Random(self.seed)
-        self._lock = threading.Lock()
-
-    def pick(self, method: str, path: str) -> str | None:
-        if self.path_filter and not re.search(self.path_filter, path):
-            return None
-        if self.method_filter and method != self.method_filter:
-            return None
-        with self._lock:
-            if self.queue:
-                self.injected += 1
-                return self.queue.pop(0)
-            if self.rate and self._rng.random() < self.rate:
-                self.injected += 1
-                return self._rng.choice(self.kinds)
-        return None
+    return _SharedFaults(retry_after="1", seed=7)
 
 
 class RadicaleServer:
@@ -168,7 +141,7 @@ class RadicaleServer:
             seen = SeenRequest(method, path)
             with server._lock:
                 server.requests.append(seen)
-            fault = server.faults.pick(method, path)
+            fault = server.faults.pick(path, method)
             if fault is not None:
                 status = int(fault) if fault.isdigit() else 503
                 seen.status = status
