@@ -62,7 +62,7 @@ def import_csv_cmd(
         else:
             result = import_csv(rt, path, opts, dry_run=dry_run)
         report = result.report
-        from wedsync_cli.transform.crash import crash_point
+        from wedsync_cli.crashpoints import crash_point
 
         crash_point("import.committed")  # tests: the data is committed, the run record not yet
         run.counts.update({k: v for k, v in report.as_json().items()

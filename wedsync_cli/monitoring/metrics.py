@@ -146,7 +146,7 @@ def _rollup_chunk(store, limit: int) -> int:
                 [p["provider"], p["last_at"], p["last_ok_at"], p["last_fail_at"], p["last_status"],
                  p["last_error"], p["consecutive_failures"]])
         store.set_cursor(ROLLUP_CURSOR, {"id": rows[-1][0]})
-        from wedsync_cli.delivery.crashpoints import crash_point
+        from wedsync_cli.crashpoints import crash_point
 
         crash_point("monitoring.rollup")  # kill -9 tests: everything above is one uncommitted transaction
         return len(rows)

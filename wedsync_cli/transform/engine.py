@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic_core import to_json
 
+from wedsync_cli.crashpoints import crash_point
 from wedsync_cli.domain.models import (
     ClientData,
     EventData,
@@ -39,7 +40,6 @@ from wedsync_cli.domain.models import (
     content_hash,
     couple_name,
 )
-from wedsync_cli.transform.crash import crash_point
 
 CHUNK = 2000
 SQL_VARS = 900  # stay under SQLite's host-parameter limit in IN (...) lists
