@@ -55,6 +55,25 @@ def emit(store, type_: str, data: dict[str, Any], dedupe_key: str | None = None)
     return cur.lastrowid if cur.rowcount else None
 
 
+def emit_many(store, events: list[tuple[str, dict[str, Any]]]) -> None:
+    """Record many domain events in one executemany (an import of 100k rows emits ~300k).
+
+    Same rows as ``emit`` without a dedupe key; call it inside the transaction that made the changes.
+    """
+    if not events:
+        return
+    unknown = {t for t, _ in events} - set(EVENT_TYPES)
+    if unknown:
+        raise ValueError(f"unknown event type(s) {sorted(unknown)!r}")
+    from pydantic_core import to_json  # fast serialiser; key order does not matter to consumers
+
+    now = store.now()
+    store.db.conn.executemany(
+        "INSERT INTO domain_events(type, at, data, dedupe_key) VALUES (?, ?, ?, NULL)",
+        [(t, now, to_json(d).decode()) for t, d in events],
+    )
+
+
 def events_after(store, after_id: int, limit: int = 1000) -> list[dict[str, Any]]:
     rows = store.query("SELECT * FROM domain_events WHERE id > ? ORDER BY id LIMIT ?", [after_id, limit])
     for r in rows:

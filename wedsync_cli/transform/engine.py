@@ -736,12 +736,9 @@ class ImportEngine:
                "seen_at = excluded.seen_at WHERE source_records.content_hash != excluded.content_hash",
                self._source_rows)
         if self._events_out:
-            # notify.emit's row, written in one executemany: a 100k-row import emits ~300k events.
-            from wedsync_cli.notify import EVENT_TYPES
+            from wedsync_cli.notify import emit_many
 
-            assert all(t in EVENT_TYPES for t, _ in self._events_out)
-            ex("INSERT INTO domain_events(type, at, data, dedupe_key) VALUES (?, ?, ?, NULL)",
-               [(t, now, to_json(d).decode()) for t, d in self._events_out])
+            emit_many(self.store, self._events_out)
         self._new_clients, self._new_keys, self._new_weddings, self._new_events = [], [], [], []
         self._pending = set()
         self._updates, self._source_rows, self._events_out = [], [], []
